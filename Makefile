@@ -1,0 +1,129 @@
+# rdfm-mcumgr-client: top-level build.
+#
+# Programs, tests and fuzzers are declared in mk/*.mk, one fragment per part
+# of the tree; this file holds the rules they share.  Targets:
+#   make            every program into build/
+#   make check      sanitizer build (build/san/), fuzz smoke runs, all tests
+#   make fuzz       libFuzzer targets into build/fuzz/ (clang)
+#   make install    PREFIX/DESTDIR aware
+#   make format     clang-format every C source
+
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec/rdfm-mcumgr
+SYSCONFDIR ?= /etc
+BUILD      ?= build
+VERSION    := 0.1.0
+
+CC ?= cc
+ifeq ($(origin CC),default)
+CC := cc
+endif
+
+WARN := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
+	-Wpointer-arith -Wcast-qual -Werror
+
+PKGS := libevent libcurl json-c openssl liblzma libcbor libprotobuf-c \
+	libarchive libseccomp libcap libsystemd bluez
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+
+ifeq ($(FUZZ),1)
+OPT    := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -DFUZZING
+LDOPT  := -fsanitize=fuzzer,address,undefined
+else ifeq ($(SANITIZE),1)
+OPT    := -O1 -g $(SAN_FLAGS) -DSANITIZER_BUILD
+LDOPT  := $(SAN_FLAGS)
+else
+OPT    := -O2 -g
+LDOPT  :=
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
+
+ALL_CPPFLAGS = -I. -Icommon -I$(BUILD)/gen -D_GNU_SOURCE \
+	-DVERSION='"$(VERSION)"' -DLIBEXECDIR='"$(LIBEXECDIR)"' $(CPPFLAGS)
+ALL_CFLAGS   = -std=gnu11 $(OPT) $(WARN) $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+ALL_LDFLAGS  = $(LDOPT) -Wl,--as-needed $(LDFLAGS)
+
+# Filled in by the fragments.
+BIN_PROGRAMS     :=
+LIBEXEC_PROGRAMS :=
+TOOL_PROGRAMS    :=
+TESTS            :=
+FUZZERS          :=
+GEN_HEADERS      :=
+
+include $(sort $(wildcard mk/*.mk))
+
+PROGRAMS := $(BIN_PROGRAMS) $(LIBEXEC_PROGRAMS) $(TOOL_PROGRAMS)
+
+objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+# $(call program,NAME,OUTDIR,EXTRA_LIBS)
+define program
+$(2)/$(1): $$(call objs,$$($(1)_SRCS))
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$($(1)_LIBS) $(3) $$(PKG_LIBS) -lm
+ALL_OBJS += $$(call objs,$$($(1)_SRCS))
+endef
+
+$(foreach p,$(PROGRAMS),$(eval $(call program,$(p),$(BUILD))))
+$(foreach t,$(TESTS),$(eval $(call program,$(t),$(BUILD)/tests,$(CMOCKA_LIBS))))
+$(foreach f,$(FUZZERS),$(eval $(call program,$(f),$(BUILD))))
+
+.DEFAULT_GOAL := all
+.PHONY: all tests fuzz fuzzers check install uninstall format clean
+
+all: $(addprefix $(BUILD)/,$(PROGRAMS))
+tests: $(addprefix $(BUILD)/tests/,$(TESTS))
+fuzzers: $(addprefix $(BUILD)/,$(FUZZERS))
+
+$(BUILD)/obj/%.o: %.c | $(GEN_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+# Generated sources (protobuf-c) live in $(BUILD)/gen and are named gen/X.c
+# in source lists.
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c | $(GEN_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(@D)
+	protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
+
+-include $(ALL_OBJS:.o=.d)
+
+fuzz:
+	$(MAKE) BUILD=build/fuzz CC=clang FUZZ=1 fuzzers
+
+FUZZ_SECONDS ?= 10
+check:
+	$(MAKE) BUILD=build/san SANITIZE=1 all tests
+	if command -v clang >/dev/null 2>&1; then $(MAKE) fuzz; fi
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run $(CURDIR)/build/san $(CURDIR)/build/fuzz
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/rdfm-mcumgr
+	for p in $(BIN_PROGRAMS); do install -m 0755 $(BUILD)/$$p $(DESTDIR)$(BINDIR)/; done
+	for p in $(LIBEXEC_PROGRAMS); do install -m 0755 $(BUILD)/$$p $(DESTDIR)$(LIBEXECDIR)/; done
+	install -m 0644 etc/config.json \
+		$(DESTDIR)$(SYSCONFDIR)/rdfm-mcumgr/config.json.example
+
+uninstall:
+	for p in $(BIN_PROGRAMS); do rm -f $(DESTDIR)$(BINDIR)/$$p; done
+	for p in $(LIBEXEC_PROGRAMS); do rm -f $(DESTDIR)$(LIBEXECDIR)/$$p; done
+	rm -f $(DESTDIR)$(SYSCONFDIR)/rdfm-mcumgr/config.json.example
+	-rmdir $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SYSCONFDIR)/rdfm-mcumgr 2>/dev/null
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build

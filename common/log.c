@@ -1,0 +1,181 @@
+/*
+ * Logging: one write(2) per line so lines from the supervisor and its
+ * workers, which share stderr, never interleave mid-line.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int log_verbose;
+static const char *log_ident;
+
+void
+log_init(int verbose, const char *ident)
+{
+	log_verbose = verbose;
+	log_ident = ident;
+}
+
+void
+log_setverbose(int verbose)
+{
+	log_verbose = verbose;
+}
+
+int
+log_getverbose(void)
+{
+	return log_verbose;
+}
+
+static const char *
+level_name(enum log_level level)
+{
+	switch (level) {
+	case LOG_LEVEL_DEBUG:
+		return "DEBUG";
+	case LOG_LEVEL_INFO:
+		return "INFO";
+	case LOG_LEVEL_WARN:
+		return "WARN";
+	case LOG_LEVEL_ERROR:
+		return "ERROR";
+	}
+	return "?";
+}
+
+/* Append s to buf (at *len, capacity cap) quoted and escaped. */
+static void
+append_quoted(char *buf, size_t *len, size_t cap, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = *len;
+
+	if (n + 1 < cap)
+		buf[n++] = '"';
+	for (; *s != '\0' && n + 5 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			buf[n++] = '\\';
+			buf[n++] = (char)c;
+		} else if (c == '\n') {
+			buf[n++] = '\\';
+			buf[n++] = 'n';
+		} else if (c < 0x20 || c == 0x7f) {
+			buf[n++] = '\\';
+			buf[n++] = 'x';
+			buf[n++] = hex[c >> 4];
+			buf[n++] = hex[c & 15];
+		} else
+			buf[n++] = (char)c;
+	}
+	if (n + 1 < cap)
+		buf[n++] = '"';
+	buf[n] = '\0';
+	*len = n;
+}
+
+const char *
+log_q(const char *value)
+{
+	static char bufs[8][512];
+	static unsigned int next;
+	char *buf = bufs[next++ % 8];
+	size_t len = 0;
+
+	append_quoted(buf, &len, sizeof(bufs[0]), value ? value : "");
+	return buf;
+}
+
+void
+log_vmsg(enum log_level level, int with_errno, const char *msg,
+    const char *kvfmt, va_list ap)
+{
+	char line[4096];
+	size_t len = 0;
+	int saved_errno = errno;
+	struct timespec ts;
+	struct tm tm;
+	int n;
+
+	if (level == LOG_LEVEL_DEBUG && !log_verbose)
+		return;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	len = strftime(line, sizeof(line), "time=%Y-%m-%dT%H:%M:%S", &tm);
+	n = snprintf(line + len, sizeof(line) - len, ".%03ldZ level=%s",
+	    ts.tv_nsec / 1000000, level_name(level));
+	len += (size_t)n;
+	if (log_ident != NULL) {
+		n = snprintf(line + len, sizeof(line) - len, " proc=%s",
+		    log_ident);
+		len += (size_t)n;
+	}
+	n = snprintf(line + len, sizeof(line) - len, " msg=");
+	len += (size_t)n;
+	append_quoted(line, &len, sizeof(line) - 64, msg);
+
+	if (kvfmt != NULL && *kvfmt != '\0' && len + 2 < sizeof(line) - 64) {
+		line[len++] = ' ';
+		n = vsnprintf(line + len, sizeof(line) - 64 - len, kvfmt, ap);
+		if (n > 0)
+			len += (size_t)n < sizeof(line) - 64 - len
+			    ? (size_t)n
+			    : sizeof(line) - 65 - len;
+	}
+	if (with_errno) {
+		n = snprintf(line + len, sizeof(line) - len - 1, " error=");
+		len += (size_t)n;
+		append_quoted(line, &len, sizeof(line) - 1,
+		    strerror(saved_errno));
+	}
+	line[len++] = '\n';
+	(void)!write(STDERR_FILENO, line, len);
+	errno = saved_errno;
+}
+
+#define LOG_FN(name, level, with_errno)                                   \
+	void name(const char *msg, const char *kvfmt, ...)                \
+	{                                                                 \
+		va_list ap;                                               \
+		va_start(ap, kvfmt);                                      \
+		log_vmsg(level, with_errno, msg, kvfmt, ap);              \
+		va_end(ap);                                               \
+	}
+
+LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0)
+LOG_FN(log_info, LOG_LEVEL_INFO, 0)
+LOG_FN(log_warn, LOG_LEVEL_WARN, 1)
+LOG_FN(log_warnx, LOG_LEVEL_WARN, 0)
+LOG_FN(log_err, LOG_LEVEL_ERROR, 1)
+LOG_FN(log_errx, LOG_LEVEL_ERROR, 0)
+
+void
+fatal(const char *msg, const char *kvfmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, kvfmt);
+	log_vmsg(LOG_LEVEL_ERROR, 1, msg, kvfmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *msg, const char *kvfmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, kvfmt);
+	log_vmsg(LOG_LEVEL_ERROR, 0, msg, kvfmt, ap);
+	va_end(ap);
+	exit(1);
+}
