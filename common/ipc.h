@@ -13,6 +13,20 @@
 
 #include "ipc.pb-c.h"
 
+/*
+ * Build messages with the generated ipc__*__init() functions: the
+ * IPC__*__INIT macros cast away const and trip -Wcast-qual.
+ *
+ * Upload flow control, precisely: UploadCredit{n} adds n chunks to what the
+ * supervisor may send.  UploadRewind{offset} cancels every credit granted
+ * so far; the supervisor continues from offset once the worker grants
+ * credit again (the worker ignores chunks that do not start at the offset
+ * it expects, so chunks already in flight are harmless).
+ *
+ * Worker command line (set by the supervisor): [-u USER] [-C DIR]: the
+ * user to switch to and the empty directory to chroot into when the worker
+ * runs as root (defaults "nobody" and "/var/empty").
+ */
 #define IPC_PROTOCOL_VERSION 1
 #define IPC_MAX_MSG          (64 * 1024) /* largest envelope, both ways */
 #define IPC_CHUNK_SIZE       4096        /* UploadChunk payload size */
@@ -35,7 +49,10 @@ typedef void (*ipc_error_cb)(struct ipc *ipc, const char *reason, void *arg);
 
 struct ipc *ipc_new(struct event_base *base, int fd, ipc_msg_cb on_msg,
                     ipc_error_cb on_error, void *arg);
-/* Closes fd and any descriptors still queued for sending are left alone. */
+/*
+ * Closes fd and drops what is still queued.  Safe from inside either
+ * callback (the free is then finished when the callback returns).
+ */
 void ipc_free(struct ipc *ipc);
 /*
  * Queued; write readiness is requested only while the queue is non-empty.
