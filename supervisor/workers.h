@@ -1,0 +1,96 @@
+/*
+ * The supervisor side of the transport workers: spawn one worker process per
+ * link, handshake, route its replies and events to per-request callbacks,
+ * and restart it with backoff when it dies, hangs or misbehaves.
+ */
+#ifndef WORKERS_H
+#define WORKERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipc.pb-c.h"
+
+struct event_base;
+struct workers;
+struct worker;
+
+enum worker_kind {
+	WORKER_SERIAL,
+	WORKER_UDP,
+	WORKER_BLE,
+};
+
+/* What a worker needs to know about its link; strings are copied. */
+struct worker_link {
+	enum worker_kind kind;
+	const char *device;     /* serial: tty path the supervisor opens */
+	uint32_t baud;          /* serial */
+	uint32_t mtu;           /* serial: 0 = worker default */
+	uint32_t line_max;      /* serial: 0 = worker default */
+	const char *address;    /* udp: "host:port", "[v6]:port" */
+	uint32_t device_index;  /* ble: hciN */
+	const char *att_socket; /* ble, simulation only: "@name" or NULL */
+	uint32_t smp_version;   /* 0 = v1, 1 = v2 */
+	uint32_t request_timeout_ms;
+	uint32_t erase_timeout_ms;
+	uint32_t retries;
+};
+
+/*
+ * Called for every message the worker sends about a request (progress,
+ * credit, rewind) and last for its Reply; after the Reply the request is
+ * forgotten.  When the worker dies or cannot be reached the callback gets a
+ * Reply made up here with status LINK_DOWN and a reason.  env is only
+ * valid during the call.
+ */
+typedef void (*worker_msg_cb)(const Ipc__Envelope *env, void *arg);
+
+/* One set per event loop: owns the SIGCHLD handler. */
+struct workers *workers_new(struct event_base *base);
+/* Stops every worker (closes its socket, waits briefly, then kills). */
+void workers_free(struct workers *ws);
+
+/*
+ * Start a worker for a link.  name is used in logs.  Fails (NULL, reason in
+ * err) only for a bad link description or a missing worker executable;
+ * everything later (the process dying, the device being absent) is retried
+ * in the background.
+ */
+struct worker *worker_spawn(struct workers *ws, const char *name,
+                            const struct worker_link *link, char *err,
+                            size_t errcap);
+/* Stop one worker and forget it; pending requests get LINK_DOWN. */
+void worker_stop(struct worker *w);
+
+/* BLE: a board on this adapter, found by its advertised name. */
+void worker_add_board(struct worker *w, uint32_t board_id,
+                      const char *peer_name);
+
+/*
+ * Send a request (env's body set by the caller; request_id and board_id
+ * are filled in here) and route what comes back to cb.  Requests made
+ * before the worker is ready wait for it (and fail with LINK_DOWN when they
+ * wait too long).  Returns the request id, or 0 when env does not fit in
+ * one IPC message (a bug in the caller; logged) or the worker is stopped.
+ */
+uint64_t worker_request(struct worker *w, uint32_t board_id, Ipc__Envelope *env,
+                        worker_msg_cb cb, void *arg);
+/*
+ * A follow-up message of a running request (UploadChunk, UploadAbort).
+ * Returns -1 when the request is not known to the running worker (it died:
+ * the callback has been or will be told).
+ */
+int worker_send(struct worker *w, uint64_t request_id, Ipc__Envelope *env);
+/* Stop routing messages for a request to its callback. */
+void worker_forget(struct worker *w, uint64_t request_id);
+
+/* Observability, mostly for tests and logs. */
+int worker_pid(const struct worker *w); /* -1 when not running */
+unsigned int worker_restarts(const struct worker *w);
+const char *worker_name(const struct worker *w);
+/* The file name of the executable for a kind: "rdfm-mcumgr-worker-udp". */
+const char *worker_exe_name(enum worker_kind kind);
+
+#endif
