@@ -9,6 +9,14 @@
  * Parsers take a whole packet and return SMP_OK, a negative smp_status when
  * the packet is malformed, or SMP_E_BOARD when it is well-formed but carries
  * an error (rc != 0 or a v2 "err" map), described in *err.
+ * smp_error_detail() then says what was wrong ("\"off\" is not an unsigned
+ * integer", "packet does not fit 64 bytes").
+ *
+ * Parsers accept definite and indefinite-length maps, arrays and strings,
+ * integers of any width (values too big for the field are SMP_E_RANGE),
+ * unknown keys (skipped, however nested, up to 16 levels: deeper is
+ * SMP_E_CBOR), an empty payload as an empty map, and either SMP version in
+ * any reply.  A known key given twice is SMP_E_CBOR.  Nothing allocates.
  */
 #ifndef SMP_H
 #define SMP_H
@@ -18,13 +26,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SMP_HDR_SIZE	   8
-#define SMP_MAX_PACKET	   65535 + SMP_HDR_SIZE
-#define SMP_HASH_LEN	   32
-#define SMP_MAX_SLOTS	   8
+#define SMP_HDR_SIZE       8
+#define SMP_MAX_PACKET     (65535 + SMP_HDR_SIZE)
+#define SMP_HASH_LEN       32
+#define SMP_MAX_SLOTS      8
 #define SMP_VERSION_STRLEN 32
-#define SMP_RSN_STRLEN	   64
-#define SMP_ECHO_MAX	   256
+#define SMP_RSN_STRLEN     64
+#define SMP_ECHO_MAX       256
 
 enum smp_op {
 	SMP_OP_READ = 0,
@@ -36,15 +44,15 @@ enum smp_op {
 #define SMP_V1 0
 #define SMP_V2 1
 
-#define SMP_GROUP_OS	0
+#define SMP_GROUP_OS    0
 #define SMP_GROUP_IMAGE 1
 
-#define SMP_OS_ECHO	   0
-#define SMP_OS_RESET	   5
-#define SMP_OS_PARAMS	   6
-#define SMP_IMAGE_STATE	   0
-#define SMP_IMAGE_UPLOAD   1
-#define SMP_IMAGE_ERASE	   5
+#define SMP_OS_ECHO      0
+#define SMP_OS_RESET     5
+#define SMP_OS_PARAMS    6
+#define SMP_IMAGE_STATE  0
+#define SMP_IMAGE_UPLOAD 1
+#define SMP_IMAGE_ERASE  5
 
 /* v1 "rc" values (MGMT_ERR_*). */
 enum smp_rc {
@@ -64,18 +72,18 @@ enum smp_rc {
 
 enum smp_status {
 	SMP_OK = 0,
-	SMP_E_BOARD = -1,    /* well-formed reply carrying an error: see err */
-	SMP_E_SHORT = -2,    /* shorter than its header says */
-	SMP_E_HEADER = -3,   /* bad op, version, group/id mismatch */
-	SMP_E_CBOR = -4,     /* payload is not one well-formed CBOR map */
-	SMP_E_TYPE = -5,     /* a field has the wrong type */
-	SMP_E_MISSING = -6,  /* a required field is absent */
-	SMP_E_RANGE = -7,    /* a value is out of range (too long, too big) */
-	SMP_E_NOSPACE = -8,  /* builder: does not fit the buffer */
+	SMP_E_BOARD = -1,   /* well-formed reply carrying an error: see err */
+	SMP_E_SHORT = -2,   /* shorter than its header says */
+	SMP_E_HEADER = -3,  /* bad op, version, group/id mismatch */
+	SMP_E_CBOR = -4,    /* payload is not one well-formed CBOR map */
+	SMP_E_TYPE = -5,    /* a field has the wrong type */
+	SMP_E_MISSING = -6, /* a required field is absent */
+	SMP_E_RANGE = -7,   /* a value is out of range (too long, too big) */
+	SMP_E_NOSPACE = -8, /* builder: does not fit the buffer */
 };
 
 struct smp_hdr {
-	uint8_t op;	 /* enum smp_op */
+	uint8_t op;      /* enum smp_op */
 	uint8_t version; /* SMP_V1 or SMP_V2 */
 	uint8_t flags;
 	uint16_t len; /* payload length */
@@ -86,7 +94,7 @@ struct smp_hdr {
 
 /* An error reported by the board, in either protocol version. */
 struct smp_err {
-	bool v2;	/* came as {"err": {"group", "rc"}} */
+	bool v2;        /* came as {"err": {"group", "rc"}} */
 	uint16_t group; /* v2 only */
 	int rc;
 	char rsn[SMP_RSN_STRLEN]; /* v1 "rsn" text, may be empty */
@@ -120,8 +128,8 @@ struct smp_upload_rsp {
 /* What one upload request carries (first packet: first = true). */
 struct smp_upload_req {
 	bool first;
-	uint32_t image;	    /* first only */
-	uint32_t len;	    /* total image length, first only */
+	uint32_t image;     /* first only */
+	uint32_t len;       /* total image length, first only */
 	const uint8_t *sha; /* SHA-256 of the whole file, first only, or NULL */
 	uint32_t off;
 	const uint8_t *data;
@@ -136,34 +144,46 @@ size_t smp_packet_len(const uint8_t *buf, size_t len);
 
 /* Client side: request builders (ver is SMP_V1 or SMP_V2). */
 ssize_t smp_req_echo(uint8_t *buf, size_t cap, int ver, uint8_t seq,
-    const char *text);
+                     const char *text);
 ssize_t smp_req_reset(uint8_t *buf, size_t cap, int ver, uint8_t seq);
 ssize_t smp_req_params(uint8_t *buf, size_t cap, int ver, uint8_t seq);
 ssize_t smp_req_image_state_read(uint8_t *buf, size_t cap, int ver,
-    uint8_t seq);
+                                 uint8_t seq);
 /* hash NULL with confirm = true: confirm the running image. */
 ssize_t smp_req_image_state_write(uint8_t *buf, size_t cap, int ver,
-    uint8_t seq, const uint8_t *hash, bool confirm);
+                                  uint8_t seq, const uint8_t *hash,
+                                  bool confirm);
 ssize_t smp_req_image_upload(uint8_t *buf, size_t cap, int ver, uint8_t seq,
-    const struct smp_upload_req *req);
+                             const struct smp_upload_req *req);
 ssize_t smp_req_image_erase(uint8_t *buf, size_t cap, int ver, uint8_t seq);
 
 /* Client side: response parsers.  err may be NULL. */
 int smp_rsp_echo(const uint8_t *pkt, size_t len, struct smp_err *err,
-    char *text, size_t textcap);
+                 char *text, size_t textcap);
 int smp_rsp_params(const uint8_t *pkt, size_t len, struct smp_err *err,
-    struct smp_params *p);
+                   struct smp_params *p);
 int smp_rsp_image_state(const uint8_t *pkt, size_t len, struct smp_err *err,
-    struct smp_image_list *list);
+                        struct smp_image_list *list);
 int smp_rsp_image_upload(const uint8_t *pkt, size_t len, struct smp_err *err,
-    struct smp_upload_rsp *rsp);
+                         struct smp_upload_rsp *rsp);
 /* Replies with no fields of interest (reset, erase). */
 int smp_rsp_empty(const uint8_t *pkt, size_t len, struct smp_err *err);
+
+/*
+ * Why the last parse or build in this thread failed (names the field and
+ * the problem).  Valid until the next call into this module.
+ */
+const char *smp_error_detail(void);
 
 /* Readable names. */
 const char *smp_status_str(int status);
 const char *smp_rc_str(int rc); /* v1 rc: "invalid value" ... */
-/* "rc 3 (invalid value): magic mismatch", or the v2 group-specific form. */
+/* v2 group codes (OS_MGMT_ERR_*, IMG_MGMT_ERR_*): "no free slot" ... */
+const char *smp_group_rc_str(uint16_t group, int rc);
+/*
+ * "rc 3 (invalid value): magic mismatch", or the v2 form
+ * "image group rc 9 (no free slot): no slot".
+ */
 const char *smp_err_str(const struct smp_err *err, char *buf, size_t cap);
 
 /*
@@ -203,25 +223,50 @@ struct smp_request {
 int smp_req_decode(const uint8_t *pkt, size_t len, struct smp_request *req);
 
 struct smp_rsp_opts {
-	int version;	    /* SMP version of the reply header and error form */
+	int version;        /* SMP version of the reply header and error form */
 	bool definite_maps; /* false: indefinite-length maps as Zephyr */
 };
 
-/* Response builders: header fields copied from the request header. */
+/*
+ * Response builders: header fields copied from the request header, op
+ * turned into the matching response op, version from opts.  Maps (and the
+ * image array) are indefinite-length unless definite_maps.
+ *
+ * smp_rspb_error(): v1 writes {"rc": rc, "rsn": rsn} (rsn left out when
+ * NULL or empty).  v2 writes {"err": {"group": G, "rc": smp_rc_to_v2()},
+ * "rsn": rsn} when the refusal has a group-specific code, and otherwise
+ * {"rc": rc, "rsn": rsn} as Zephyr does for generic errors (not supported,
+ * message too large...) in v2 too.
+ */
+/*
+ * The v1 codes the virtual board uses mapped to Zephyr's IMG_MGMT_ERR_*
+ * for the same refusal; -1 when there is no group-specific code:
+ *   image upload: 3 (magic mismatch) -> 23 invalid image header magic,
+ *     5 (no slot) -> 9 no free slot, 6 -> 28 image already pending,
+ *     2 -> 15 no free memory;
+ *   image state write: 3 or 5 (hash in no slot) -> 8 hash not found,
+ *     6 -> 28 image already pending;
+ *   image erase: 6 (slot in use) -> 9 no free slot.
+ */
+int smp_rc_to_v2(uint16_t group, uint8_t id, int rc);
+
 ssize_t smp_rspb_error(uint8_t *buf, size_t cap, const struct smp_hdr *req,
-    const struct smp_rsp_opts *o, int rc, const char *rsn);
+                       const struct smp_rsp_opts *o, int rc, const char *rsn);
 ssize_t smp_rspb_empty(uint8_t *buf, size_t cap, const struct smp_hdr *req,
-    const struct smp_rsp_opts *o);
+                       const struct smp_rsp_opts *o);
 ssize_t smp_rspb_echo(uint8_t *buf, size_t cap, const struct smp_hdr *req,
-    const struct smp_rsp_opts *o, const char *text);
+                      const struct smp_rsp_opts *o, const char *text);
 ssize_t smp_rspb_params(uint8_t *buf, size_t cap, const struct smp_hdr *req,
-    const struct smp_rsp_opts *o, const struct smp_params *p);
+                        const struct smp_rsp_opts *o,
+                        const struct smp_params *p);
 ssize_t smp_rspb_image_state(uint8_t *buf, size_t cap,
-    const struct smp_hdr *req, const struct smp_rsp_opts *o,
-    const struct smp_image_list *list);
+                             const struct smp_hdr *req,
+                             const struct smp_rsp_opts *o,
+                             const struct smp_image_list *list);
 ssize_t smp_rspb_image_upload(uint8_t *buf, size_t cap,
-    const struct smp_hdr *req, const struct smp_rsp_opts *o,
-    const struct smp_upload_rsp *rsp);
+                              const struct smp_hdr *req,
+                              const struct smp_rsp_opts *o,
+                              const struct smp_upload_rsp *rsp);
 
 /*
  * Upload planner.  pkt_limit is the largest whole SMP packet (header and
@@ -229,6 +274,11 @@ ssize_t smp_rspb_image_upload(uint8_t *buf, size_t cap,
  * largest data chunk for the first packet and for the others such that
  * every packet of an image of image_len bytes stays within pkt_limit, and
  * the pipeline window (buf_count - 1, at least 1; 1 when buf_count is 0).
+ * Sizes are measured with the real encoder: the first packet with image
+ * number 0..23, len = image_len, off = 0 and a 32-byte sha; the others with
+ * the largest offset they can carry (image_len - 1).  The chunks are not
+ * capped at image_len: the caller sends min(chunk, bytes left).  Returns
+ * SMP_OK, or SMP_E_RANGE when pkt_limit leaves no room for one data byte.
  */
 struct smp_upload_plan {
 	size_t pkt_limit;
@@ -244,9 +294,9 @@ struct smp_upload_plan {
  * also holds 2 bytes of length and 2 of CRC.  cfg_mtu: the configured
  * serial mtu (0 if none).
  */
-size_t smp_pkt_limit(bool have_params, const struct smp_params *p,
-    bool serial, size_t cfg_mtu);
+size_t smp_pkt_limit(bool have_params, const struct smp_params *p, bool serial,
+                     size_t cfg_mtu);
 int smp_plan_upload(size_t pkt_limit, unsigned int buf_count, int ver,
-    uint32_t image_len, struct smp_upload_plan *plan);
+                    uint32_t image_len, struct smp_upload_plan *plan);
 
 #endif

@@ -1,0 +1,2 @@
+# SMP message codecs and the upload planner (common/smp.c).
+SMP_SRCS := common/smp.c
