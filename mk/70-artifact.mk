@@ -1,0 +1,12 @@
+# The Mender artifact reader and `rdfm-mcumgr-client artifact inspect`.
+ARTIFACT_SRCS := supervisor/artifact.c
+
+rdfm-mcumgr-client_SRCS += $(ARTIFACT_SRCS) supervisor/cmd_artifact.c \
+	$(MCUBOOT_SRCS)
+
+# cmd_artifact() without the rest of the supervisor, for tests and the
+# memory measurement.
+TOOL_PROGRAMS += artifact-inspect
+artifact-inspect_SRCS := tests/tools/artifact_inspect.c \
+	supervisor/cmd_artifact.c $(ARTIFACT_SRCS) $(MCUBOOT_SRCS) \
+	$(COMMON_SRCS)
