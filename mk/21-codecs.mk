@@ -1,0 +1,9 @@
+# SMP serial framing, BLE reassembly, the MCUboot image reader and the
+# image writer for tests (issue 3, items 3-6).
+SERIAL_SRCS  := common/smp_serial.c
+BLE_SRCS     := common/smp_ble.c
+MCUBOOT_SRCS := common/mcuboot.c
+
+TESTS += test_smp_serial
+test_smp_serial_SRCS := tests/unit/test_smp_serial.c $(SERIAL_SRCS) \
+	$(COMMON_SRCS)
