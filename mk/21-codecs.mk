@@ -7,3 +7,6 @@ MCUBOOT_SRCS := common/mcuboot.c
 TESTS += test_smp_serial
 test_smp_serial_SRCS := tests/unit/test_smp_serial.c $(SERIAL_SRCS) \
 	$(COMMON_SRCS)
+
+TESTS += test_smp_ble
+test_smp_ble_SRCS := tests/unit/test_smp_ble.c $(BLE_SRCS) $(COMMON_SRCS)
