@@ -1,0 +1,114 @@
+/*
+ * The RDFM device API (PROTOCOLS.md section 1): authentication with a signed
+ * body, update check and artifact download, for many devices at once on the
+ * supervisor's libevent loop through libcurl's multi interface.
+ */
+#ifndef RDFM_H
+#define RDFM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <openssl/evp.h>
+
+#include "spool.h"
+
+/* Largest API response body accepted (auth, check, error bodies). */
+#define RDFM_MAX_RESPONSE 65536
+/* Longest token, uri and created string accepted from the server. */
+#define RDFM_MAX_TOKEN 8192
+#define RDFM_MAX_URI   4096
+
+struct rdfm_client;
+struct rdfm_dev;
+
+enum rdfm_status {
+	RDFM_NO_UPDATE,     /* check: 204, nothing newer */
+	RDFM_UPDATE,        /* check: 200, result.offer is filled */
+	RDFM_DOWNLOADED,    /* download: the spool entry is ready */
+	RDFM_UNAPPROVED,    /* auth 401: waiting for an administrator */
+	RDFM_ERR_CLIENT,    /* 4xx: our request was wrong; do not hammer */
+	RDFM_ERR_TRANSIENT, /* 5xx, reset, timeout: retry after retry_ms */
+	RDFM_ERR_VERIFY,    /* the download did not match its sha256 */
+	RDFM_ERR_LOCAL,     /* spool full, disk error */
+};
+
+struct rdfm_offer {
+	long long id;
+	char sha256[65]; /* lower-case hex */
+	char *uri;
+	char *created; /* may be NULL */
+};
+
+struct rdfm_result {
+	enum rdfm_status status;
+	long http_status;               /* 0 when no response came */
+	unsigned int retry_ms;          /* RDFM_ERR_TRANSIENT: backoff delay */
+	char error[256];                /* what went wrong, safe to log */
+	const struct rdfm_offer *offer; /* RDFM_UPDATE, valid during the call */
+	struct spool_entry *entry;      /* RDFM_DOWNLOADED */
+};
+
+typedef void (*rdfm_cb)(struct rdfm_dev *dev, const struct rdfm_result *res,
+                        void *arg);
+
+/*
+ * One client per process.  ca_file (may be NULL: the system store) names
+ * the CA bundle that verifies the server; verification is always on.
+ */
+struct rdfm_client *rdfm_client_new(struct event_base *base,
+                                    const char *ca_file, char *err,
+                                    size_t errcap);
+/* Devices must be freed first. */
+void rdfm_client_free(struct rdfm_client *c);
+
+/*
+ * One device (board or group) identity.  server is the base URL
+ * ("https://rdfm.example.com"); key is borrowed and must outlive the device.
+ */
+struct rdfm_dev *rdfm_dev_new(struct rdfm_client *c, const char *server,
+                              const char *id, const char *dev_type,
+                              EVP_PKEY *key);
+/* Cancels what is in flight; its callback is not called. */
+void rdfm_dev_free(struct rdfm_dev *dev);
+const char *rdfm_dev_id(const struct rdfm_dev *dev);
+/* Exponential backoff bounds for transient errors (default 1 s .. 5 min). */
+void rdfm_dev_set_backoff(struct rdfm_dev *dev, unsigned int min_ms,
+                          unsigned int max_ms);
+/* Forget the cached token (tests; the next call authenticates). */
+void rdfm_dev_forget_token(struct rdfm_dev *dev);
+
+/*
+ * Asks whether an update is offered for a device running version (RDFM
+ * spelling).  Authenticates first when no token is cached or it is about to
+ * expire; a 401 from the check triggers one re-authentication and retry.
+ * One operation per device at a time: -1 when one is in flight.  The
+ * callback always runs later from the loop, never inside this call.
+ */
+int rdfm_check(struct rdfm_dev *dev, const char *version, rdfm_cb cb,
+               void *arg);
+
+/*
+ * Downloads uri into the spool entry (the caller holds a reference; on
+ * RDFM_DOWNLOADED the entry is verified and ready).  A partial file left by
+ * an interrupted transfer is resumed with a Range request.  Devices offered
+ * the same entry at once share one transfer.
+ */
+int rdfm_download(struct rdfm_dev *dev, struct spool_entry *entry,
+                  const char *uri, rdfm_cb cb, void *arg);
+
+/*
+ * Response parsers, pure (unit tests and fuzzing).  0 on success; -1 with
+ * err filled.  The caller frees *token and rdfm_offer_clear()s the offer.
+ */
+int rdfm_parse_auth(const char *body, size_t len, char **token,
+                    long long *expires, char *err, size_t errcap);
+int rdfm_parse_check(const char *body, size_t len, struct rdfm_offer *offer,
+                     char *err, size_t errcap);
+/* The "error" string of an error body, made safe to log, or "". */
+void rdfm_parse_error(const char *body, size_t len, char *out, size_t outcap);
+void rdfm_offer_clear(struct rdfm_offer *offer);
+
+#endif
