@@ -698,6 +698,8 @@ worker_free(struct worker *w)
 	free((char *)(uintptr_t)w->link.device);
 	free((char *)(uintptr_t)w->link.address);
 	free((char *)(uintptr_t)w->link.att_socket);
+	free((char *)(uintptr_t)w->link.user);
+	free((char *)(uintptr_t)w->link.chroot_dir);
 	free(w);
 }
 
@@ -832,11 +834,14 @@ watchdog_cb(evutil_socket_t fd, short ev, void *arg)
 }
 
 /* The child: the socket on fd 3, nothing else inherited but stdio. */
-static void __attribute__((noreturn)) exec_worker(const char *exe, int fd)
+static void __attribute__((noreturn)) exec_worker(const struct worker *w,
+    int fd)
 {
+	const char *exe = w->exe;
+	char *argv[8];
 	sigset_t none;
 	char msg[512];
-	int n;
+	int n, argc = 0;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -851,7 +856,19 @@ static void __attribute__((noreturn)) exec_worker(const char *exe, int fd)
 		for (n = IPC_WORKER_FD + 1; n < 1024; n++)
 			fcntl(n, F_SETFD, FD_CLOEXEC);
 	}
-	execl(exe, exe, (char *)NULL);
+	argv[argc++] = w->exe;
+	if (log_getverbose())
+		argv[argc++] = (char *)(uintptr_t) "-v";
+	if (w->link.user != NULL) {
+		argv[argc++] = (char *)(uintptr_t) "-u";
+		argv[argc++] = (char *)(uintptr_t)w->link.user;
+	}
+	if (w->link.chroot_dir != NULL) {
+		argv[argc++] = (char *)(uintptr_t) "-C";
+		argv[argc++] = (char *)(uintptr_t)w->link.chroot_dir;
+	}
+	argv[argc] = NULL;
+	execv(exe, argv);
 	n = snprintf(msg, sizeof(msg),
 	             "level=ERROR msg=\"cannot execute "
 	             "worker\" path=\"%s\" error=\"%s\"\n",
@@ -881,7 +898,7 @@ worker_start(struct worker *w)
 		goto fail;
 	}
 	if (pid == 0)
-		exec_worker(w->exe, sv[1]);
+		exec_worker(w, sv[1]);
 	close(sv[1]);
 	w->pid = pid;
 	w->started_ms = now_ms();
@@ -1014,6 +1031,9 @@ worker_spawn(struct workers *ws, const char *name,
 	w->link.address = link->address ? xstrdup(link->address) : NULL;
 	w->link.att_socket =
 	    link->att_socket ? xstrdup(link->att_socket) : NULL;
+	w->link.user = link->user ? xstrdup(link->user) : NULL;
+	w->link.chroot_dir =
+	    link->chroot_dir ? xstrdup(link->chroot_dir) : NULL;
 	TAILQ_INIT(&w->boards);
 	TAILQ_INIT(&w->queued);
 	TAILQ_INIT(&w->inflight);

@@ -1,0 +1,58 @@
+#!/bin/bash
+# The `smp` operator commands over BLE: the BLE worker's GATT client talks
+# to the virtual board's ATT server through --att-socket (simulation only;
+# there is no Bluetooth controller here).
+. "$(dirname "$0")/../lib.sh"
+
+CLI=$BIN/rdfm-mcumgr-client
+SIM=$BIN/mcumgr-board-sim
+MK=$BIN/mcuboot-mkimage
+
+if [ ! -x "$BIN/rdfm-mcumgr-worker-ble" ]; then
+	echo "ok - # SKIP no BLE worker built"
+	exit 0
+fi
+
+slot_field() {
+	jq -r --argjson s "$2" ".images[] | select(.slot == \$s) | .$3" <"$1"
+}
+
+"$MK" --version 1.0.0 --size 20000 --seed 51 -o "$T/old.bin" >/dev/null
+"$MK" --version 1.3.0 --size 50000 --seed 52 -o "$T/new.bin" >/dev/null
+old_hash=$("$MK" --print-hash "$T/old.bin")
+new_hash=$("$MK" --print-hash "$T/new.bin")
+
+name="rdfm-it-$$-$RANDOM"
+bg "$SIM" --ble "@$name" --state "$T/b.state" --status "$T/b.status" \
+	--image "$T/old.bin" >"$T/b.out" 2>"$T/b.err"
+wait_for_line "$T/b.out" '^READY ' 10 || not_ok "ble simulator" "no READY"
+B=(--transport ble --device-index 0 --peer-name "$name" --att-socket "@$name")
+
+out=$("$CLI" smp "${B[@]}" echo "over ble" 2>"$T/e.err")
+check "echo over BLE" [ "$out" = "over ble" ]
+out=$("$CLI" smp "${B[@]}" --json params 2>/dev/null)
+check "params over BLE" [ "$(jq -r .supported <<<"$out")" = true ]
+"$CLI" smp "${B[@]}" --json image list >"$T/l.json" 2>/dev/null
+check "image list over BLE" \
+	[ "$(slot_field "$T/l.json" 0 hash)" = "$old_hash" ]
+"$CLI" smp "${B[@]}" image upload "$T/new.bin" >"$T/up.out" 2>"$T/up.err"
+check "image upload over BLE" grep -q "^uploaded 50000 bytes" "$T/up.out"
+"$CLI" smp "${B[@]}" --json image test "$new_hash" >"$T/t.json" 2>/dev/null
+check "image test over BLE" [ "$(slot_field "$T/t.json" 1 pending)" = true ]
+check "reset over BLE" "$CLI" smp "${B[@]}" reset
+for i in $(seq 1 50); do
+	"$CLI" smp "${B[@]}" --timeout 300ms --retries 1 --json image list \
+		>"$T/l.json" 2>/dev/null && break
+	sleep 0.1
+done
+check "the board reconnects and runs the new image" \
+	[ "$(slot_field "$T/l.json" 0 hash)" = "$new_hash" ]
+"$CLI" smp "${B[@]}" --json image confirm >"$T/c.json" 2>/dev/null
+check "image confirm over BLE" \
+	[ "$(slot_field "$T/c.json" 0 confirmed)" = true ]
+
+"$CLI" smp --transport ble --device-index 0 image list >/dev/null \
+	2>"$T/u.err"
+check "ble without --peer-name is a usage error" [ $? -eq 2 ]
+
+done_testing
