@@ -10,3 +10,6 @@ test_smp_serial_SRCS := tests/unit/test_smp_serial.c $(SERIAL_SRCS) \
 
 TESTS += test_smp_ble
 test_smp_ble_SRCS := tests/unit/test_smp_ble.c $(BLE_SRCS) $(COMMON_SRCS)
+
+TESTS += test_mcuboot
+test_mcuboot_SRCS := tests/unit/test_mcuboot.c $(MCUBOOT_SRCS) $(COMMON_SRCS)
