@@ -13,3 +13,18 @@ fuzz_ipc_SRCS := tests/fuzz/fuzz_ipc.c $(IPC_SRCS) $(COMMON_SRCS)
 .SECONDARY: $(BUILD)/gen/ipc.pb-c.c $(BUILD)/gen/ipc.pb-c.h
 # protoc-c's generated code casts protobuf_c_empty_string to char *.
 $(BUILD)/obj/gen/ipc.pb-c.o: CFLAGS += -Wno-cast-qual
+
+# The shared worker engine: IPC dispatch, SMP client, pipelined upload.
+ENGINE_SRCS := common/engine.c common/sandbox.c $(IPC_SRCS) $(SMP_SRCS)
+
+LIBEXEC_PROGRAMS += rdfm-mcumgr-worker-udp
+rdfm-mcumgr-worker-udp_SRCS := workers/udp/udp.c $(ENGINE_SRCS) \
+	$(COMMON_SRCS)
+
+LIBEXEC_PROGRAMS += rdfm-mcumgr-worker-serial
+rdfm-mcumgr-worker-serial_SRCS := workers/serial/serial.c $(ENGINE_SRCS) \
+	$(SERIAL_SRCS) $(COMMON_SRCS)
+
+# A supervisor stand-in that runs one operation through a worker (tests).
+TOOL_PROGRAMS += ipc-drive
+ipc-drive_SRCS := tests/tools/ipc-drive.c $(IPC_SRCS) $(COMMON_SRCS)

@@ -1,0 +1,1545 @@
+/*
+ * The worker engine: everything a transport worker does besides moving
+ * bytes on its link.  One operation at a time; SMP requests are matched to
+ * replies by sequence number; uploads are pipelined under the board's
+ * window and fed by the supervisor under credit-based flow control.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "engine.h"
+#include "ipc.h"
+#include "log.h"
+#include "sandbox.h"
+#include "smp.h"
+#include "xmalloc.h"
+
+enum link_state {
+	LINK_UNOPENED, /* before engine_open_link() */
+	LINK_UP,
+	LINK_DOWN, /* lost, or failed to open: why says which */
+};
+
+enum op_kind {
+	OP_NONE,
+	OP_ECHO,
+	OP_STATE_READ,
+	OP_STATE_WRITE,
+	OP_RESET,
+	OP_PARAMS,
+	OP_UPLOAD,
+};
+
+enum pend_kind {
+	PEND_PARAMS, /* the engine's own probe for MCUmgr parameters */
+	PEND_OP,     /* the request of a simple operation */
+	PEND_UPLOAD, /* one upload packet */
+};
+
+enum params_state {
+	PARAMS_UNKNOWN,
+	PARAMS_KNOWN,
+	PARAMS_UNSUPPORTED, /* rc 8 or an error: the planner's fallback */
+};
+
+struct pending {
+	struct engine *e;
+	bool used;
+	uint8_t seq;
+	enum pend_kind kind;
+	uint8_t group, id; /* expected in the reply header */
+	uint8_t *pkt;
+	size_t len;
+	uint32_t off, dlen; /* upload: data offset and length */
+	unsigned int tries;
+	int timeout_ms;
+	struct event *timer;
+};
+
+struct upload {
+	uint32_t image;
+	uint32_t total;
+	uint8_t sha[SMP_HASH_LEN];
+	bool has_sha;
+	uint32_t chunk_size; /* IPC chunk */
+	unsigned int window;
+	struct smp_upload_plan plan;
+	bool first_inflight; /* the first packet (off 0) is out */
+	bool first_done;     /* and answered: pipeline from here */
+	uint32_t acked;      /* the board's offset */
+	uint32_t next_off;   /* next byte to send */
+	unsigned int inflight;
+	/* Image bytes [buf_off, buf_off + buf_len); buf_off + buf_len is
+	 * the offset of the next chunk accepted from the supervisor. */
+	uint8_t *buf;
+	size_t buf_cap;  /* what credits are granted against */
+	size_t buf_hard; /* allocated: tolerates extra chunks */
+	uint32_t buf_off;
+	size_t buf_len;
+	unsigned int credit_out; /* granted, not yet received */
+	uint32_t start_off;      /* the board's offset at the first reply */
+	uint32_t retransmits;
+	uint64_t t_start, t_progress;
+};
+
+struct op {
+	enum op_kind kind;
+	uint64_t req_id;
+	uint32_t board_id;
+	char *text;
+	bool has_hash;
+	uint8_t hash[SMP_HASH_LEN];
+	bool confirm;
+	bool started; /* past the parameters probe */
+};
+
+struct engine {
+	struct event_base *base;
+	const struct link_ops *ops;
+	void *ctx;
+	int auto_open;
+	struct ipc *ipc;
+	bool finished;
+	int exit_status;
+
+	/* Handshake. */
+	Ipc__LinkConfig *cfg; /* owned copy of Configure.link */
+	bool configured;
+	int link_fd;
+	char *link_path;
+
+	enum link_state link;
+	char why[256];
+	struct event *link_ev;
+	struct event *lost_ev;  /* deferred link-loss handling */
+	struct event *retry_ev; /* reconnect timer (no-fd links) */
+
+	int ver; /* SMP_V1 or SMP_V2 */
+	int request_ms, erase_ms;
+	unsigned int retries;
+
+	enum params_state params_state;
+	struct smp_params params;
+
+	struct pending pend[256];
+	uint8_t next_seq;
+	unsigned int npending;
+
+	struct op op;
+	struct upload up;
+};
+
+typedef void (*engine_handler)(struct engine *, const Ipc__Envelope *, int);
+
+static void engine_op_start(struct engine *);
+static void engine_op_reply(struct engine *, Ipc__Reply *);
+static void engine_op_fail(struct engine *, Ipc__Reply__Status, const char *,
+                           ...) __attribute__((format(printf, 3, 4)));
+static void engine_upload_pump(struct engine *);
+static void engine_upload_reply(struct engine *, struct pending *,
+                                const uint8_t *, size_t);
+static void engine_link_lost(struct engine *, const char *);
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* IPC output. */
+
+static void
+engine_send(struct engine *e, Ipc__Envelope *env, uint64_t req_id,
+            uint32_t board_id)
+{
+	env->request_id = req_id;
+	env->board_id = board_id;
+	if (e->ipc != NULL && ipc_send(e->ipc, env, -1) == -1)
+		log_warnx("cannot send to the supervisor", "body=%d",
+		          (int)env->body_case);
+}
+
+static void
+engine_send_link_state(struct engine *e, bool up, const char *reason)
+{
+	Ipc__Envelope env;
+	Ipc__LinkState ls;
+
+	ipc__envelope__init(&env);
+	ipc__link_state__init(&ls);
+	ls.up = up;
+	ls.reason = (char *)(uintptr_t)(reason != NULL ? reason : "");
+	env.body_case = IPC__ENVELOPE__BODY_LINK_STATE;
+	env.link_state = &ls;
+	engine_send(e, &env, 0, 0);
+}
+
+static void
+engine_send_credit(struct engine *e, unsigned int n)
+{
+	Ipc__Envelope env;
+	Ipc__UploadCredit c;
+
+	ipc__envelope__init(&env);
+	ipc__upload_credit__init(&c);
+	c.chunks = n;
+	env.body_case = IPC__ENVELOPE__BODY_UPLOAD_CREDIT;
+	env.upload_credit = &c;
+	engine_send(e, &env, e->op.req_id, e->op.board_id);
+}
+
+static void
+engine_send_rewind(struct engine *e, uint32_t off)
+{
+	Ipc__Envelope env;
+	Ipc__UploadRewind r;
+
+	ipc__envelope__init(&env);
+	ipc__upload_rewind__init(&r);
+	r.offset = off;
+	env.body_case = IPC__ENVELOPE__BODY_UPLOAD_REWIND;
+	env.upload_rewind = &r;
+	engine_send(e, &env, e->op.req_id, e->op.board_id);
+}
+
+static void
+engine_send_progress(struct engine *e, bool force)
+{
+	Ipc__Envelope env;
+	Ipc__UploadProgress p;
+	uint64_t t = now_ms();
+
+	if (!force && t - e->up.t_progress < ENGINE_PROGRESS_MS)
+		return;
+	e->up.t_progress = t;
+	ipc__envelope__init(&env);
+	ipc__upload_progress__init(&p);
+	p.offset = e->up.acked;
+	p.total = e->up.total;
+	env.body_case = IPC__ENVELOPE__BODY_UPLOAD_PROGRESS;
+	env.upload_progress = &p;
+	engine_send(e, &env, e->op.req_id, e->op.board_id);
+}
+
+/* Reply to a request that is not (or cannot become) the current op. */
+static void
+engine_reply_status(struct engine *e, uint64_t req_id, uint32_t board_id,
+                    Ipc__Reply__Status status, const char *why)
+{
+	Ipc__Envelope env;
+	Ipc__Reply r;
+
+	ipc__envelope__init(&env);
+	ipc__reply__init(&r);
+	r.status = status;
+	r.error = (char *)(uintptr_t)why;
+	env.body_case = IPC__ENVELOPE__BODY_REPLY;
+	env.reply = &r;
+	engine_send(e, &env, req_id, board_id);
+}
+
+/* Pending SMP requests. */
+
+static void engine_pending_timeout(evutil_socket_t, short, void *);
+
+static void
+engine_pending_drop(struct engine *e, struct pending *p)
+{
+	if (!p->used)
+		return;
+	evtimer_del(p->timer);
+	free(p->pkt);
+	p->pkt = NULL;
+	p->used = false;
+	e->npending--;
+}
+
+static void
+engine_pending_drop_all(struct engine *e)
+{
+	size_t i;
+
+	for (i = 0; i < 256 && e->npending > 0; i++)
+		engine_pending_drop(e, &e->pend[i]);
+	e->up.inflight = 0;
+}
+
+static int
+engine_transmit(struct engine *e, struct pending *p)
+{
+	struct timeval tv;
+
+	tv.tv_sec = p->timeout_ms / 1000;
+	tv.tv_usec = (p->timeout_ms % 1000) * 1000;
+	evtimer_add(p->timer, &tv);
+	if (e->link != LINK_UP)
+		return -1;
+	if (e->ops->send(e->ctx, p->pkt, p->len) == -1) {
+		engine_link_lost(e, "send failed");
+		return -1;
+	}
+	return 0;
+}
+
+/* A free sequence number; the caller checks npending < 256. */
+static struct pending *
+engine_pending_new(struct engine *e)
+{
+	struct pending *p;
+
+	while (e->pend[e->next_seq].used)
+		e->next_seq++;
+	p = &e->pend[e->next_seq];
+	p->seq = e->next_seq++;
+	if (p->timer == NULL) {
+		p->e = e;
+		p->timer = evtimer_new(e->base, engine_pending_timeout, p);
+		if (p->timer == NULL)
+			fatalx("cannot create a timer", NULL);
+	}
+	return p;
+}
+
+/*
+ * Build a request with build(buf, cap, seq) into a new pending slot and
+ * send it.  Returns the slot, or NULL when it does not fit the board.
+ */
+static struct pending *
+engine_request(struct engine *e, enum pend_kind kind, const uint8_t *pkt,
+               size_t len, int timeout_ms)
+{
+	struct pending *p;
+	struct smp_hdr h;
+
+	if (e->npending >= 255 || smp_hdr_decode(pkt, len, &h) != SMP_OK)
+		return NULL;
+	p = engine_pending_new(e);
+	p->used = true;
+	p->kind = kind;
+	p->group = h.group;
+	p->id = h.id;
+	p->pkt = xmalloc(len);
+	memcpy(p->pkt, pkt, len);
+	/* Built with sequence number 0: put in the slot's own. */
+	p->pkt[6] = p->seq;
+	p->len = len;
+	p->tries = 0;
+	p->timeout_ms = timeout_ms;
+	e->npending++;
+	engine_transmit(e, p);
+	return p;
+}
+
+static void
+engine_pending_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct pending *p = arg;
+	struct engine *e = p->e;
+
+	(void)fd;
+	(void)what;
+	if (!p->used)
+		return;
+	if (p->tries < e->retries && e->link == LINK_UP) {
+		p->tries++;
+		if (p->kind == PEND_UPLOAD)
+			e->up.retransmits++;
+		log_debug("retransmit", "seq=%u try=%u", p->seq, p->tries + 1);
+		/* Same sequence number: a late reply to either copy counts. */
+		engine_transmit(e, p);
+		return;
+	}
+	engine_pending_drop(e, p);
+	if (e->link != LINK_UP)
+		engine_op_fail(e, IPC__REPLY__STATUS__LINK_DOWN,
+		               "link down: %s", e->why);
+	else
+		engine_op_fail(e, IPC__REPLY__STATUS__TIMEOUT,
+		               "no reply from the board after %u tries",
+		               p->tries + 1);
+}
+
+/* Fill in a Reply from a board error. */
+static void
+engine_fail_board(struct engine *e, int rc, const struct smp_err *err)
+{
+	Ipc__Reply r;
+	char buf[160];
+
+	ipc__reply__init(&r);
+	if (rc == SMP_E_BOARD) {
+		r.status = IPC__REPLY__STATUS__BOARD_ERROR;
+		r.board_rc = err->rc;
+		r.board_group = err->group;
+		r.board_v2 = err->v2;
+		r.error = (char *)(uintptr_t)smp_err_str(err, buf, sizeof(buf));
+	} else {
+		r.status = IPC__REPLY__STATUS__PROTOCOL;
+		snprintf(buf, sizeof(buf), "malformed reply from the board: %s",
+		         smp_status_str(rc));
+		r.error = buf;
+	}
+	engine_op_reply(e, &r);
+}
+
+/* Replies to simple operations. */
+
+static void
+engine_op_done_echo(struct engine *e, const uint8_t *pkt, size_t len)
+{
+	struct smp_err err;
+	char text[SMP_ECHO_MAX + 1];
+	Ipc__Reply r;
+	int rc;
+
+	if ((rc = smp_rsp_echo(pkt, len, &err, text, sizeof(text))) != SMP_OK) {
+		engine_fail_board(e, rc, &err);
+		return;
+	}
+	ipc__reply__init(&r);
+	r.result_case = IPC__REPLY__RESULT_ECHO;
+	r.echo = text;
+	engine_op_reply(e, &r);
+}
+
+static void
+engine_op_done_state(struct engine *e, const uint8_t *pkt, size_t len)
+{
+	struct smp_image_list list;
+	struct smp_err err;
+	Ipc__ImageSlot slots[SMP_MAX_SLOTS], *sp[SMP_MAX_SLOTS];
+	Ipc__ImageList il;
+	Ipc__Reply r;
+	size_t i;
+	int rc;
+
+	if ((rc = smp_rsp_image_state(pkt, len, &err, &list)) != SMP_OK) {
+		engine_fail_board(e, rc, &err);
+		return;
+	}
+	ipc__image_list__init(&il);
+	for (i = 0; i < list.n && i < SMP_MAX_SLOTS; i++) {
+		ipc__image_slot__init(&slots[i]);
+		slots[i].image = list.slots[i].image;
+		slots[i].slot = list.slots[i].slot;
+		slots[i].version = list.slots[i].version;
+		if (list.slots[i].has_hash) {
+			slots[i].hash.data = list.slots[i].hash;
+			slots[i].hash.len = SMP_HASH_LEN;
+		}
+		slots[i].bootable = list.slots[i].bootable;
+		slots[i].pending = list.slots[i].pending;
+		slots[i].confirmed = list.slots[i].confirmed;
+		slots[i].active = list.slots[i].active;
+		slots[i].permanent = list.slots[i].permanent;
+		sp[i] = &slots[i];
+	}
+	il.n_slots = i;
+	il.slots = sp;
+	ipc__reply__init(&r);
+	r.result_case = IPC__REPLY__RESULT_IMAGES;
+	r.images = &il;
+	engine_op_reply(e, &r);
+}
+
+static void
+engine_op_done_reset(struct engine *e, const uint8_t *pkt, size_t len)
+{
+	struct smp_err err;
+	Ipc__Reply r;
+	int rc;
+
+	if ((rc = smp_rsp_empty(pkt, len, &err)) != SMP_OK) {
+		engine_fail_board(e, rc, &err);
+		return;
+	}
+	ipc__reply__init(&r);
+	engine_op_reply(e, &r);
+}
+
+static void
+engine_op_done_params(struct engine *e)
+{
+	Ipc__ParamsResult pr;
+	Ipc__Reply r;
+
+	ipc__params_result__init(&pr);
+	pr.supported = e->params_state == PARAMS_KNOWN;
+	pr.buf_size = e->params.buf_size;
+	pr.buf_count = e->params.buf_count;
+	ipc__reply__init(&r);
+	r.result_case = IPC__REPLY__RESULT_PARAMS;
+	r.params = &pr;
+	engine_op_reply(e, &r);
+}
+
+/* The answer to the engine's own parameters probe. */
+static void
+engine_params_reply(struct engine *e, const uint8_t *pkt, size_t len)
+{
+	struct smp_err err;
+	char buf[160];
+	int rc;
+
+	rc = smp_rsp_params(pkt, len, &err, &e->params);
+	if (rc == SMP_OK && e->params.buf_size > 0) {
+		e->params_state = PARAMS_KNOWN;
+		log_debug("board parameters", "buf_size=%u buf_count=%u",
+		          e->params.buf_size, e->params.buf_count);
+	} else {
+		/* rc 8 is the common case; anything else falls back too. */
+		memset(&e->params, 0, sizeof(e->params));
+		e->params_state = PARAMS_UNSUPPORTED;
+		log_debug("board parameters unknown, using defaults",
+		          "reason=%s",
+		          log_q(rc == SMP_E_BOARD
+		                    ? smp_err_str(&err, buf, sizeof(buf))
+		                    : smp_status_str(rc)));
+	}
+	if (e->op.kind != OP_NONE)
+		engine_op_start(e);
+}
+
+void
+engine_packet(struct engine *e, const uint8_t *pkt, size_t len)
+{
+	struct pending *p;
+	struct smp_hdr h;
+
+	if (smp_hdr_decode(pkt, len, &h) != SMP_OK) {
+		log_debug("malformed packet from the board dropped", "len=%zu",
+		          len);
+		return;
+	}
+	p = &e->pend[h.seq];
+	if (!p->used || h.group != p->group || h.id != p->id ||
+	    (h.op != SMP_OP_READ_RSP && h.op != SMP_OP_WRITE_RSP)) {
+		/* A late duplicate or an answer to a cancelled request. */
+		log_debug("unmatched reply dropped", "seq=%u group=%u id=%u",
+		          h.seq, h.group, h.id);
+		return;
+	}
+	switch (p->kind) {
+	case PEND_PARAMS:
+		engine_pending_drop(e, p);
+		engine_params_reply(e, pkt, len);
+		break;
+	case PEND_UPLOAD:
+		engine_upload_reply(e, p, pkt, len);
+		break;
+	case PEND_OP:
+		engine_pending_drop(e, p);
+		switch (e->op.kind) {
+		case OP_ECHO:
+			engine_op_done_echo(e, pkt, len);
+			break;
+		case OP_STATE_READ:
+		case OP_STATE_WRITE:
+			engine_op_done_state(e, pkt, len);
+			break;
+		case OP_RESET:
+			engine_op_done_reset(e, pkt, len);
+			break;
+		default:
+			break;
+		}
+		break;
+	}
+}
+
+/* Operations. */
+
+static size_t
+engine_pkt_limit(struct engine *e)
+{
+	size_t lim, tmax;
+
+	lim = smp_pkt_limit(e->params_state == PARAMS_KNOWN, &e->params,
+	                    e->ops->serial, e->cfg != NULL ? e->cfg->mtu : 0);
+	tmax = e->ops->max_pkt(e->ctx);
+	return lim < tmax ? lim : tmax;
+}
+
+static void
+engine_op_clear(struct engine *e)
+{
+	free(e->op.text);
+	free(e->up.buf);
+	memset(&e->op, 0, sizeof(e->op));
+	memset(&e->up, 0, sizeof(e->up));
+}
+
+static void
+engine_op_reply(struct engine *e, Ipc__Reply *r)
+{
+	Ipc__Envelope env;
+
+	if (e->op.kind == OP_NONE)
+		return;
+	ipc__envelope__init(&env);
+	env.body_case = IPC__ENVELOPE__BODY_REPLY;
+	env.reply = r;
+	engine_send(e, &env, e->op.req_id, e->op.board_id);
+	engine_pending_drop_all(e);
+	engine_op_clear(e);
+}
+
+static void
+engine_op_fail(struct engine *e, Ipc__Reply__Status status, const char *fmt,
+               ...)
+{
+	Ipc__Reply r;
+	va_list ap;
+	char buf[512];
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (e->op.kind != OP_NONE)
+		log_info("operation failed", "request=%llu error=%s",
+		         (unsigned long long)e->op.req_id, log_q(buf));
+	ipc__reply__init(&r);
+	r.status = status;
+	r.error = buf;
+	engine_op_reply(e, &r);
+}
+
+static void engine_upload_begin(struct engine *e);
+
+/* Run the current operation: probe parameters first if still unknown. */
+static void
+engine_op_start(struct engine *e)
+{
+	uint8_t buf[SMP_HDR_SIZE + SMP_ECHO_MAX + 64];
+	ssize_t n = -1;
+	uint8_t seq = 0; /* patched by engine_request() */
+
+	if (e->link != LINK_UP) {
+		if (e->link == LINK_DOWN)
+			engine_op_fail(e, IPC__REPLY__STATUS__LINK_DOWN,
+			               "link down: %s", e->why);
+		return; /* unopened: started once the link is up */
+	}
+	if (e->params_state == PARAMS_UNKNOWN) {
+		n = smp_req_params(buf, sizeof(buf), e->ver, seq);
+		if (n < 0 || engine_request(e, PEND_PARAMS, buf, n,
+		                            e->request_ms) == NULL)
+			engine_op_fail(e, IPC__REPLY__STATUS__PROTOCOL,
+			               "cannot build the parameters request");
+		return;
+	}
+	if (e->op.started)
+		return;
+	e->op.started = true;
+	switch (e->op.kind) {
+	case OP_PARAMS:
+		engine_op_done_params(e);
+		return;
+	case OP_UPLOAD:
+		engine_upload_begin(e);
+		return;
+	case OP_ECHO:
+		n = smp_req_echo(buf, sizeof(buf), e->ver, seq, e->op.text);
+		break;
+	case OP_STATE_READ:
+		n = smp_req_image_state_read(buf, sizeof(buf), e->ver, seq);
+		break;
+	case OP_STATE_WRITE:
+		n = smp_req_image_state_write(
+		    buf, sizeof(buf), e->ver, seq,
+		    e->op.has_hash ? e->op.hash : NULL, e->op.confirm);
+		break;
+	case OP_RESET:
+		n = smp_req_reset(buf, sizeof(buf), e->ver, seq);
+		break;
+	case OP_NONE:
+		return;
+	}
+	if (n < 0 || (size_t)n > engine_pkt_limit(e)) {
+		engine_op_fail(
+		    e, IPC__REPLY__STATUS__BAD_REQUEST,
+		    "request does not fit the board's buffer of %zu bytes",
+		    engine_pkt_limit(e));
+		return;
+	}
+	if (engine_request(e, PEND_OP, buf, n, e->request_ms) == NULL)
+		engine_op_fail(e, IPC__REPLY__STATUS__PROTOCOL,
+		               "cannot queue the request");
+}
+
+/* Accept a request as the current operation, or answer BUSY. */
+static bool
+engine_op_take(struct engine *e, const Ipc__Envelope *env, enum op_kind kind)
+{
+	if (e->op.kind != OP_NONE) {
+		engine_reply_status(
+		    e, env->request_id, env->board_id, IPC__REPLY__STATUS__BUSY,
+		    "another operation is running on this board");
+		return false;
+	}
+	if (e->link == LINK_DOWN) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "link down: %s", e->why);
+		engine_reply_status(e, env->request_id, env->board_id,
+		                    IPC__REPLY__STATUS__LINK_DOWN, why);
+		return false;
+	}
+	e->op.kind = kind;
+	e->op.req_id = env->request_id;
+	e->op.board_id = env->board_id;
+	return true;
+}
+
+/* The upload. */
+
+static void
+engine_upload_finish(struct engine *e)
+{
+	Ipc__UploadResult ur;
+	Ipc__Reply r;
+	uint64_t elapsed = now_ms() - e->up.t_start;
+
+	engine_send_progress(e, true);
+	log_info("upload done",
+	         "bytes=%u elapsed_ms=%llu window=%u chunk=%zu "
+	         "retransmits=%u",
+	         e->up.total - e->up.start_off, (unsigned long long)elapsed,
+	         e->up.window, e->up.plan.chunk, e->up.retransmits);
+	ipc__upload_result__init(&ur);
+	ur.bytes = e->up.total - e->up.start_off;
+	ur.elapsed_ms = elapsed;
+	ur.window = e->up.window;
+	ur.chunk = e->up.plan.chunk;
+	ur.retransmits = e->up.retransmits;
+	ipc__reply__init(&r);
+	r.result_case = IPC__REPLY__RESULT_UPLOAD;
+	r.upload = &ur;
+	engine_op_reply(e, &r);
+}
+
+/* Grant the supervisor credit for the buffer space not yet promised. */
+static void
+engine_upload_grant(struct engine *e)
+{
+	struct upload *u = &e->up;
+	uint64_t promised, want_end;
+	size_t space;
+	unsigned int n, left;
+
+	promised = (uint64_t)u->buf_off + u->buf_len +
+	           (uint64_t)u->credit_out * u->chunk_size;
+	if (promised >= u->total)
+		return;
+	space = u->buf_len + (size_t)u->credit_out * u->chunk_size;
+	if (space >= u->buf_cap)
+		return;
+	n = (u->buf_cap - space) / u->chunk_size;
+	want_end = u->total - promised;
+	left = (want_end + u->chunk_size - 1) / u->chunk_size;
+	if (n > left)
+		n = left;
+	if (n == 0)
+		return;
+	u->credit_out += n;
+	engine_send_credit(e, n);
+}
+
+/* Ask the supervisor to continue from off; drop what is buffered. */
+static void
+engine_upload_rewind(struct engine *e, uint32_t off)
+{
+	struct upload *u = &e->up;
+
+	log_debug("asking the supervisor to rewind", "offset=%u", off);
+	u->buf_off = off;
+	u->buf_len = 0;
+	u->credit_out = 0;
+	engine_send_rewind(e, off);
+	engine_upload_grant(e);
+}
+
+/* Forget buffered bytes the board has acknowledged. */
+static void
+engine_upload_trim(struct upload *u)
+{
+	size_t d;
+
+	if (u->acked <= u->buf_off)
+		return;
+	d = u->acked - u->buf_off;
+	if (d > u->buf_len)
+		d = u->buf_len;
+	memmove(u->buf, u->buf + d, u->buf_len - d);
+	u->buf_off += d;
+	u->buf_len -= d;
+}
+
+static int
+engine_upload_send(struct engine *e, uint32_t off, size_t len)
+{
+	struct upload *u = &e->up;
+	struct smp_upload_req req;
+	struct pending *p;
+	uint8_t *pkt;
+	size_t cap = u->plan.pkt_limit + 64;
+	ssize_t n;
+
+	memset(&req, 0, sizeof(req));
+	req.first = off == 0;
+	req.image = u->image;
+	req.len = u->total;
+	req.sha = u->has_sha ? u->sha : NULL;
+	req.off = off;
+	req.data = u->buf + (off - u->buf_off);
+	req.data_len = len;
+	pkt = xmalloc(cap);
+	n = smp_req_image_upload(pkt, cap, e->ver, 0, &req);
+	if (n < 0 || (size_t)n > u->plan.pkt_limit) {
+		free(pkt);
+		engine_op_fail(
+		    e, IPC__REPLY__STATUS__PROTOCOL,
+		    "upload packet at offset %u does not fit %zu bytes", off,
+		    u->plan.pkt_limit);
+		return -1;
+	}
+	p = engine_request(e, PEND_UPLOAD, pkt, n,
+	                   req.first ? e->erase_ms : e->request_ms);
+	free(pkt);
+	if (p == NULL) {
+		engine_op_fail(e, IPC__REPLY__STATUS__PROTOCOL,
+		               "cannot queue an upload packet");
+		return -1;
+	}
+	p->off = off;
+	p->dlen = len;
+	u->inflight++;
+	return 0;
+}
+
+/* Send what the window and the buffered data allow. */
+static void
+engine_upload_pump(struct engine *e)
+{
+	struct upload *u = &e->up;
+	uint64_t have_end, coming_end;
+	size_t len;
+
+	while (e->op.kind == OP_UPLOAD && e->link == LINK_UP) {
+		if (u->next_off >= u->total)
+			break;
+		/* The first packet (it makes the board erase) goes alone. */
+		if (u->first_inflight && !u->first_done)
+			break;
+		if (u->first_done && u->inflight >= u->window)
+			break;
+		len = u->next_off == 0 ? u->plan.first_chunk : u->plan.chunk;
+		if (len > u->total - u->next_off)
+			len = u->total - u->next_off;
+		have_end = (uint64_t)u->buf_off + u->buf_len;
+		coming_end = have_end + (uint64_t)u->credit_out * u->chunk_size;
+		if (u->next_off < u->buf_off || u->next_off > coming_end) {
+			engine_upload_rewind(e, u->next_off);
+			break;
+		}
+		if (u->next_off + len > have_end)
+			break; /* wait for chunks */
+		if (engine_upload_send(e, u->next_off, len) == -1)
+			return;
+		if (u->next_off == 0)
+			u->first_inflight = true;
+		u->next_off += len;
+	}
+	if (e->op.kind != OP_UPLOAD)
+		return;
+	engine_upload_trim(u);
+	engine_upload_grant(e);
+}
+
+static void
+engine_upload_reply(struct engine *e, struct pending *p, const uint8_t *pkt,
+                    size_t len)
+{
+	struct upload *u = &e->up;
+	struct smp_upload_rsp rsp;
+	struct smp_err err;
+	uint32_t expect = p->off + p->dlen, poff = p->off;
+	int rc;
+
+	engine_pending_drop(e, p);
+	if (u->inflight > 0)
+		u->inflight--;
+	if ((rc = smp_rsp_image_upload(pkt, len, &err, &rsp)) != SMP_OK) {
+		engine_fail_board(e, rc, &err);
+		return;
+	}
+	if (rsp.off > u->total) {
+		engine_op_fail(
+		    e, IPC__REPLY__STATUS__PROTOCOL,
+		    "board reports offset %u beyond the image of %u bytes",
+		    rsp.off, u->total);
+		return;
+	}
+	if (poff == 0 && !u->first_done) {
+		u->first_done = true;
+		u->start_off = rsp.off;
+		if (rsp.off > 0)
+			log_info("upload resumes", "offset=%u", rsp.off);
+	}
+	if (rsp.off == u->total) {
+		if (rsp.has_match && !rsp.match) {
+			engine_op_fail(
+			    e, IPC__REPLY__STATUS__BOARD_ERROR,
+			    "board reports the image does not match its sha");
+			return;
+		}
+		u->acked = rsp.off;
+		engine_upload_finish(e);
+		return;
+	}
+	if (rsp.off < expect) {
+		/*
+		 * The board wants earlier data (a packet was lost or it
+		 * rebooted): everything in flight is moot.
+		 */
+		log_debug("board rewinds", "offset=%u expected=%u", rsp.off,
+		          expect);
+		engine_pending_drop_all(e);
+		u->acked = rsp.off;
+		u->next_off = rsp.off;
+		if (rsp.off == 0) {
+			u->first_inflight = false;
+			u->first_done = false;
+		}
+	} else {
+		if (rsp.off > u->acked)
+			u->acked = rsp.off;
+		if (rsp.off > u->next_off)
+			u->next_off = rsp.off;
+	}
+	engine_send_progress(e, false);
+	engine_upload_pump(e);
+}
+
+static void
+engine_upload_begin(struct engine *e)
+{
+	struct upload *u = &e->up;
+	size_t cap;
+	unsigned int window;
+
+	if (smp_plan_upload(engine_pkt_limit(e), e->params.buf_count, e->ver,
+	                    u->total, &u->plan) != 0 ||
+	    u->plan.chunk == 0 || u->plan.first_chunk == 0) {
+		engine_op_fail(
+		    e, IPC__REPLY__STATUS__BAD_REQUEST,
+		    "no upload plan fits a packet limit of %zu bytes",
+		    engine_pkt_limit(e));
+		return;
+	}
+	window = u->window != 0 ? u->window : u->plan.window;
+	if (window == 0)
+		window = 1;
+	if (window > ENGINE_MAX_WINDOW)
+		window = ENGINE_MAX_WINDOW;
+	u->window = window;
+	/* Room for a full window behind the acked offset, plus refill. */
+	cap = (size_t)window * u->plan.chunk + u->plan.first_chunk +
+	      2 * (size_t)u->chunk_size;
+	cap = (cap + u->chunk_size - 1) / u->chunk_size * u->chunk_size;
+	if (cap < 4 * (size_t)u->chunk_size)
+		cap = 4 * (size_t)u->chunk_size;
+	u->buf_cap = cap;
+	u->buf_hard = 2 * cap;
+	u->buf = xmalloc(u->buf_hard);
+	u->t_start = now_ms();
+	log_info("upload starts",
+	         "len=%u pkt_limit=%zu chunk=%zu first_chunk=%zu window=%u",
+	         u->total, u->plan.pkt_limit, u->plan.chunk,
+	         u->plan.first_chunk, window);
+	engine_upload_grant(e);
+}
+
+/* IPC handlers, one per message. */
+
+static void
+engine_dispatch_configure(struct engine *e, const Ipc__Envelope *env, int fd)
+{
+	const Ipc__LinkConfig *l = env->configure->link;
+	size_t n;
+	uint8_t *buf;
+
+	(void)fd;
+	if (e->cfg != NULL) {
+		log_warnx("second Configure ignored", NULL);
+		return;
+	}
+	/* Keep our own copy: env is freed when this returns. */
+	n = ipc__link_config__get_packed_size(l);
+	buf = xmalloc(n + 1);
+	ipc__link_config__pack(l, buf);
+	e->cfg = ipc__link_config__unpack(NULL, n, buf);
+	free(buf);
+	if (e->cfg == NULL)
+		fatalx("cannot copy the link configuration", NULL);
+	log_setverbose(env->configure->verbose);
+	e->ver = e->cfg->smp_version == 1 ? SMP_V2 : SMP_V1;
+	e->request_ms = e->cfg->request_timeout_ms != 0
+	                    ? (int)e->cfg->request_timeout_ms
+	                    : ENGINE_REQUEST_TIMEOUT_MS;
+	e->erase_ms = e->cfg->erase_timeout_ms != 0
+	                  ? (int)e->cfg->erase_timeout_ms
+	                  : ENGINE_ERASE_TIMEOUT_MS;
+	e->retries = e->cfg->retries != 0 ? e->cfg->retries : ENGINE_RETRIES;
+	if (!e->ops->needs_fd || e->link_fd != -1)
+		e->configured = true;
+	if (e->configured && e->auto_open)
+		engine_open_link(e);
+}
+
+static void
+engine_dispatch_link_fd(struct engine *e, const Ipc__Envelope *env, int fd)
+{
+	char why[256];
+
+	if (!e->ops->needs_fd || fd == -1) {
+		log_warnx("LinkFd without use or without a descriptor",
+		          "role=%s", e->ops->role);
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	free(e->link_path);
+	e->link_path = xstrdup(env->link_fd->path);
+	if (e->link == LINK_UNOPENED) {
+		if (e->link_fd != -1)
+			close(e->link_fd);
+		e->link_fd = fd;
+		if (e->cfg != NULL)
+			e->configured = true;
+		if (e->configured && e->auto_open)
+			engine_open_link(e);
+		return;
+	}
+	if (e->link == LINK_UP)
+		e->ops->close(e->ctx);
+	if (e->ops->reopen(e->ctx, fd, why, sizeof(why)) == -1) {
+		snprintf(e->why, sizeof(e->why), "%s", why);
+		e->link = LINK_DOWN;
+		engine_send_link_state(e, false, e->why);
+		return;
+	}
+	log_info("link up again", "path=%s", log_q(e->link_path));
+	e->link = LINK_UP;
+	e->why[0] = '\0';
+	/* The board may be another firmware now: ask again. */
+	e->params_state = PARAMS_UNKNOWN;
+	if (e->link_ev != NULL)
+		event_free(e->link_ev);
+	e->link_ev = NULL;
+	engine_open_link(e);
+}
+
+static void
+engine_dispatch_add_board(struct engine *e, const Ipc__Envelope *env, int fd)
+{
+	(void)fd;
+	if (e->ops->add_board == NULL ||
+	    e->ops->add_board(e->ctx, env->add_board->peer_name) == -1)
+		engine_reply_status(e, env->request_id, env->board_id,
+		                    IPC__REPLY__STATUS__BAD_REQUEST,
+		                    "this link does not take (another) board");
+}
+
+static void
+engine_dispatch_echo(struct engine *e, const Ipc__Envelope *env, int fd)
+{
+	(void)fd;
+	if (!engine_op_take(e, env, OP_ECHO))
+		return;
+	e->op.text = xstrdup(env->echo->text);
+	engine_op_start(e);
+}
+
+static void
+engine_dispatch_image_state(struct engine *e, const Ipc__Envelope *env, int fd)
+{
+	(void)fd;
+	if (engine_op_take(e, env, OP_STATE_READ))
+		engine_op_start(e);
+}
+
+static void
+engine_dispatch_image_set_state(struct engine *e, const Ipc__Envelope *env,
+                                int fd)
+{
+	const Ipc__ImageSetState *s = env->image_set_state;
+
+	(void)fd;
+	if (s->hash.len == 0 && !s->confirm) {
+		engine_reply_status(e, env->request_id, env->board_id,
+		                    IPC__REPLY__STATUS__BAD_REQUEST,
+		                    "marking an image for test needs its hash");
+		return;
+	}
+	if (!engine_op_take(e, env, OP_STATE_WRITE))
+		return;
+	e->op.has_hash = s->hash.len == SMP_HASH_LEN;
+	if (e->op.has_hash)
+		memcpy(e->op.hash, s->hash.data, SMP_HASH_LEN);
+	e->op.confirm = s->confirm;
+	engine_op_start(e);
+}
+
+static void
+engine_dispatch_reset(struct engine *e, const Ipc__Envelope *env, int fd)
+{
+	(void)fd;
+	if (engine_op_take(e, env, OP_RESET))
+		engine_op_start(e);
+}
+
+static void
+engine_dispatch_params(struct engine *e, const Ipc__Envelope *env, int fd)
+{
+	(void)fd;
+	if (engine_op_take(e, env, OP_PARAMS))
+		engine_op_start(e);
+}
+
+static void
+engine_dispatch_upload_begin(struct engine *e, const Ipc__Envelope *env, int fd)
+{
+	const Ipc__UploadBegin *b = env->upload_begin;
+	const char *bad = NULL;
+
+	(void)fd;
+	if (b->total_len == 0 || b->total_len > UINT32_MAX)
+		bad = "image length must be 1 byte to 4 GiB";
+	else if (b->chunk_size == 0)
+		bad = "chunk_size must not be 0";
+	if (bad != NULL) {
+		engine_reply_status(e, env->request_id, env->board_id,
+		                    IPC__REPLY__STATUS__BAD_REQUEST, bad);
+		return;
+	}
+	if (!engine_op_take(e, env, OP_UPLOAD))
+		return;
+	e->up.image = b->image;
+	e->up.total = (uint32_t)b->total_len;
+	e->up.has_sha = b->sha256.len == SMP_HASH_LEN;
+	if (e->up.has_sha)
+		memcpy(e->up.sha, b->sha256.data, SMP_HASH_LEN);
+	e->up.chunk_size = b->chunk_size;
+	e->up.window = b->window;
+	engine_op_start(e);
+}
+
+static void
+engine_dispatch_upload_chunk(struct engine *e, const Ipc__Envelope *env, int fd)
+{
+	const Ipc__UploadChunk *c = env->upload_chunk;
+	struct upload *u = &e->up;
+	uint64_t want = (uint64_t)u->buf_off + u->buf_len;
+
+	(void)fd;
+	if (e->op.kind != OP_UPLOAD || env->request_id != e->op.req_id ||
+	    u->buf == NULL)
+		return; /* after the end or an abort: in flight, harmless */
+	if (c->offset != want) {
+		log_debug("chunk ignored", "offset=%llu expected=%llu",
+		          (unsigned long long)c->offset,
+		          (unsigned long long)want);
+		return;
+	}
+	if (c->data.len == 0 || c->offset + c->data.len > u->total ||
+	    (c->data.len != u->chunk_size &&
+	     c->offset + c->data.len != u->total)) {
+		engine_op_fail(
+		    e, IPC__REPLY__STATUS__BAD_REQUEST,
+		    "chunk at offset %llu has %zu bytes, expected %u",
+		    (unsigned long long)c->offset, c->data.len, u->chunk_size);
+		return;
+	}
+	if (u->buf_len + c->data.len > u->buf_hard) {
+		/* More than was granted: start over from here. */
+		log_warnx("chunk beyond the granted credit", "offset=%llu",
+		          (unsigned long long)c->offset);
+		engine_upload_rewind(e, (uint32_t)want);
+		return;
+	}
+	memcpy(u->buf + u->buf_len, c->data.data, c->data.len);
+	u->buf_len += c->data.len;
+	if (u->credit_out > 0)
+		u->credit_out--;
+	engine_upload_pump(e);
+}
+
+static void
+engine_dispatch_upload_abort(struct engine *e, const Ipc__Envelope *env, int fd)
+{
+	(void)fd;
+	if (e->op.kind != OP_UPLOAD || env->request_id != e->op.req_id)
+		return;
+	log_info("upload aborted", "offset=%u", e->up.acked);
+	/* Nothing half-sent: packets go out whole, so stop here. */
+	engine_op_fail(e, IPC__REPLY__STATUS__ABORTED, "aborted at offset %u",
+	               e->up.acked);
+}
+
+static const engine_handler engine_handlers[] = {
+    [IPC__ENVELOPE__BODY_CONFIGURE] = engine_dispatch_configure,
+    [IPC__ENVELOPE__BODY_LINK_FD] = engine_dispatch_link_fd,
+    [IPC__ENVELOPE__BODY_ADD_BOARD] = engine_dispatch_add_board,
+    [IPC__ENVELOPE__BODY_ECHO] = engine_dispatch_echo,
+    [IPC__ENVELOPE__BODY_IMAGE_STATE] = engine_dispatch_image_state,
+    [IPC__ENVELOPE__BODY_IMAGE_SET_STATE] = engine_dispatch_image_set_state,
+    [IPC__ENVELOPE__BODY_RESET] = engine_dispatch_reset,
+    [IPC__ENVELOPE__BODY_PARAMS] = engine_dispatch_params,
+    [IPC__ENVELOPE__BODY_UPLOAD_BEGIN] = engine_dispatch_upload_begin,
+    [IPC__ENVELOPE__BODY_UPLOAD_CHUNK] = engine_dispatch_upload_chunk,
+    [IPC__ENVELOPE__BODY_UPLOAD_ABORT] = engine_dispatch_upload_abort,
+};
+
+static void
+engine_finish(struct engine *e, int status)
+{
+	e->finished = true;
+	e->exit_status = status;
+	if (e->ipc != NULL) {
+		ipc_free(e->ipc);
+		e->ipc = NULL;
+	}
+	event_base_loopbreak(e->base);
+}
+
+static void
+engine_ipc_msg(struct ipc *ipc, const Ipc__Envelope *env, int fd, void *arg)
+{
+	struct engine *e = arg;
+	size_t n = sizeof(engine_handlers) / sizeof(engine_handlers[0]);
+
+	(void)ipc;
+	if ((size_t)env->body_case >= n ||
+	    engine_handlers[env->body_case] == NULL) {
+		/* Our supervisor sent what a worker never gets: a bug. */
+		log_errx("unexpected message from the supervisor", "body=%d",
+		         (int)env->body_case);
+		if (fd != -1)
+			close(fd);
+		engine_finish(e, 1);
+		return;
+	}
+	if (fd != -1 && env->body_case != IPC__ENVELOPE__BODY_LINK_FD) {
+		log_warnx("descriptor with a message that takes none closed",
+		          "body=%d", (int)env->body_case);
+		close(fd);
+		fd = -1;
+	}
+	engine_handlers[env->body_case](e, env, fd);
+}
+
+static void
+engine_ipc_error(struct ipc *ipc, const char *reason, void *arg)
+{
+	struct engine *e = arg;
+	bool closed = strcmp(reason, "peer closed") == 0;
+
+	(void)ipc;
+	if (closed)
+		log_debug("supervisor closed the socket, exiting", NULL);
+	else
+		log_errx("bad message from the supervisor", "reason=%s",
+		         log_q(reason));
+	engine_finish(e, closed ? 0 : 1);
+}
+
+/* The link. */
+
+static void
+engine_link_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+
+	(void)fd;
+	(void)what;
+	if (e->link == LINK_UP && e->ops->read(e->ctx, e) == -1)
+		engine_link_lost(e, "read failed or link closed");
+}
+
+static void
+engine_link_lost_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+	struct timeval tv = {1, 0};
+
+	(void)fd;
+	(void)what;
+	if (e->link != LINK_UP)
+		return;
+	log_info("link lost", "reason=%s", log_q(e->why));
+	e->link = LINK_DOWN;
+	if (e->link_ev != NULL) {
+		event_free(e->link_ev);
+		e->link_ev = NULL;
+	}
+	e->ops->close(e->ctx);
+	engine_op_fail(e, IPC__REPLY__STATUS__LINK_DOWN, "link lost: %s",
+	               e->why);
+	engine_send_link_state(e, false, e->why);
+	if (!e->ops->needs_fd)
+		evtimer_add(e->retry_ev, &tv);
+}
+
+/*
+ * Link loss is handled from the loop, not from inside a transport's read
+ * or send, so no transport sees its own state torn down under it.
+ */
+static void
+engine_link_lost(struct engine *e, const char *why)
+{
+	if (e->link != LINK_UP)
+		return;
+	snprintf(e->why, sizeof(e->why), "%s", why);
+	event_active(e->lost_ev, 0, 0);
+}
+
+static void
+engine_link_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+	struct timeval tv = {1, 0};
+	char why[256];
+
+	(void)fd;
+	(void)what;
+	if (e->link != LINK_DOWN || e->ops->needs_fd)
+		return;
+	if (e->ops->reopen(e->ctx, -1, why, sizeof(why)) == -1) {
+		log_debug("reconnect failed", "reason=%s", log_q(why));
+		evtimer_add(e->retry_ev, &tv);
+		return;
+	}
+	e->params_state = PARAMS_UNKNOWN;
+	e->link = LINK_UP;
+	e->why[0] = '\0';
+	engine_open_link(e);
+}
+
+int
+engine_open_link(struct engine *e)
+{
+	char why[256];
+	int fd;
+
+	if (e->link == LINK_UNOPENED) {
+		why[0] = '\0';
+		if (e->ops->open(e->ctx, e->cfg, e->link_fd, why,
+		                 sizeof(why)) == -1) {
+			e->link_fd = -1; /* the transport closed it */
+			e->link = LINK_DOWN;
+			snprintf(e->why, sizeof(e->why), "%s", why);
+			log_errx("cannot open the link", "reason=%s",
+			         log_q(e->why));
+			engine_send_link_state(e, false, e->why);
+			engine_op_fail(e, IPC__REPLY__STATUS__LINK_DOWN,
+			               "link down: %s", e->why);
+			if (!e->ops->needs_fd) {
+				struct timeval tv = {1, 0};
+
+				evtimer_add(e->retry_ev, &tv);
+			}
+			return -1;
+		}
+		e->link_fd = -1; /* the transport owns it now */
+		e->link = LINK_UP;
+	}
+	/* (Re)watch the transport's descriptor. */
+	if (e->link_ev != NULL)
+		event_free(e->link_ev);
+	e->link_ev = NULL;
+	if ((fd = e->ops->fd(e->ctx)) != -1) {
+		e->link_ev = event_new(e->base, fd, EV_READ | EV_PERSIST,
+		                       engine_link_read, e);
+		if (e->link_ev == NULL || event_add(e->link_ev, NULL) == -1)
+			fatalx("cannot watch the link", NULL);
+	}
+	engine_send_link_state(e, true, NULL);
+	if (e->op.kind != OP_NONE && !e->op.started)
+		engine_op_start(e);
+	return 0;
+}
+
+/* Life cycle. */
+
+struct engine *
+engine_new(struct event_base *base, const struct link_ops *ops, void *ctx,
+           int auto_open)
+{
+	struct engine *e = xcalloc(1, sizeof(*e));
+
+	e->base = base;
+	e->ops = ops;
+	e->ctx = ctx;
+	e->auto_open = auto_open;
+	e->link_fd = -1;
+	e->link = LINK_UNOPENED;
+	e->ver = SMP_V1;
+	e->request_ms = ENGINE_REQUEST_TIMEOUT_MS;
+	e->erase_ms = ENGINE_ERASE_TIMEOUT_MS;
+	e->retries = ENGINE_RETRIES;
+	e->lost_ev = event_new(base, -1, 0, engine_link_lost_cb, e);
+	e->retry_ev = evtimer_new(base, engine_link_retry, e);
+	if (e->lost_ev == NULL || e->retry_ev == NULL)
+		fatalx("cannot create engine events", NULL);
+	return e;
+}
+
+void
+engine_free(struct engine *e)
+{
+	size_t i;
+
+	if (e == NULL)
+		return;
+	engine_pending_drop_all(e);
+	for (i = 0; i < 256; i++)
+		if (e->pend[i].timer != NULL)
+			event_free(e->pend[i].timer);
+	engine_op_clear(e);
+	if (e->link == LINK_UP)
+		e->ops->close(e->ctx);
+	if (e->link_fd != -1)
+		close(e->link_fd);
+	if (e->link_ev != NULL)
+		event_free(e->link_ev);
+	event_free(e->lost_ev);
+	event_free(e->retry_ev);
+	if (e->ipc != NULL)
+		ipc_free(e->ipc);
+	if (e->cfg != NULL)
+		ipc__link_config__free_unpacked(e->cfg, NULL);
+	free(e->link_path);
+	free(e);
+}
+
+int
+engine_connect(struct engine *e, int ipc_fd)
+{
+	Ipc__Envelope env;
+	Ipc__Hello hello;
+
+	e->ipc = ipc_new(e->base, ipc_fd, engine_ipc_msg, engine_ipc_error, e);
+	if (e->ipc == NULL)
+		return -1;
+	ipc__envelope__init(&env);
+	ipc__hello__init(&hello);
+	hello.protocol_version = IPC_PROTOCOL_VERSION;
+	hello.role = (char *)(uintptr_t)e->ops->role;
+	hello.pid = (uint32_t)getpid();
+	env.body_case = IPC__ENVELOPE__BODY_HELLO;
+	env.hello = &hello;
+	engine_send(e, &env, 0, 0);
+	return 0;
+}
+
+int
+engine_configured(const struct engine *e)
+{
+	return e->configured;
+}
+
+int
+engine_finished(const struct engine *e, int *status)
+{
+	if (e->finished && status != NULL)
+		*status = e->exit_status;
+	return e->finished;
+}
+
+/*
+ * A test hook: after the sandbox is up, attempt a call the sandbox forbids.
+ * It can only make the worker kill itself, so it is harmless to keep.
+ */
+static void
+engine_test_forbidden(void)
+{
+	const char *what = getenv("RDFM_WORKER_TEST_FORBIDDEN");
+	int fd;
+
+	if (what == NULL || strcmp(what, "open") != 0)
+		return;
+	log_info("test hook: creating a file inside the sandbox", NULL);
+	fd = open("rdfm-sandbox-test", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	log_errx("test hook: the sandbox let a file be created",
+	         "fd=%d errno=%d", fd, fd == -1 ? errno : 0);
+	exit(3);
+}
+
+int
+engine_run(const struct link_ops *ops, void *ctx, int argc, char **argv)
+{
+	struct sandbox_opts sb = {.user = "nobody", .chroot_dir = "/var/empty"};
+	struct event_base *base;
+	struct engine *e;
+	char ident[32];
+	int ch, verbose = 0, status = 0;
+
+	snprintf(ident, sizeof(ident), "worker-%s", ops->role);
+	log_init(0, ident);
+	while ((ch = getopt(argc, argv, "vu:C:")) != -1) {
+		switch (ch) {
+		case 'v':
+			verbose = 1;
+			break;
+		case 'u':
+			sb.user = optarg;
+			break;
+		case 'C':
+			sb.chroot_dir = optarg;
+			break;
+		default:
+			fatalx("usage: worker [-v] [-u user] [-C chroot_dir]",
+			       NULL);
+		}
+	}
+	log_setverbose(verbose);
+	sb.flags = ops->sandbox_flags;
+	if ((base = event_base_new()) == NULL)
+		fatalx("cannot create the event loop", NULL);
+	e = engine_new(base, ops, ctx, 0);
+
+	/* 1. The supervisor: Hello, then Configure (and LinkFd). */
+	if (engine_connect(e, IPC_WORKER_FD) == -1)
+		fatal("no IPC socket on fd 3", NULL);
+	while (!engine_configured(e) && !engine_finished(e, &status))
+		event_base_loop(base, EVLOOP_ONCE);
+	if (!engine_finished(e, &status)) {
+		/* 2. The link, while we may still open things. */
+		engine_open_link(e);
+		/* 3. chroot, drop user, no_new_privs, seccomp. */
+		if (sandbox_enter(&sb) == -1)
+			fatalx("cannot enter the sandbox", NULL);
+		engine_test_forbidden();
+		/* 4. Serve until the supervisor closes the socket. */
+		while (!engine_finished(e, &status))
+			if (event_base_loop(base, EVLOOP_ONCE) == -1)
+				fatalx("event loop failed", NULL);
+	}
+	engine_free(e);
+	event_base_free(base);
+	return status;
+}
