@@ -10,3 +10,7 @@ TOOL_PROGRAMS += artifact-inspect
 artifact-inspect_SRCS := tests/tools/artifact_inspect.c \
 	supervisor/cmd_artifact.c $(ARTIFACT_SRCS) $(MCUBOOT_SRCS) \
 	$(COMMON_SRCS)
+
+TESTS += test_artifact
+test_artifact_SRCS := tests/unit/test_artifact.c $(ARTIFACT_SRCS) \
+	$(MCUBOOT_SRCS) $(COMMON_SRCS)

@@ -222,8 +222,6 @@ check_entry(struct reader *r, const char *where, struct archive_entry *e,
 {
 	const char *name = archive_entry_pathname(e);
 
-	if (check_name(r, where, name, flat) == -1)
-		return -1;
 	if (archive_entry_hardlink(e) != NULL)
 		return fail(r, "%s: '%s' is a hard link", where, pname(name));
 	switch (archive_entry_filetype(e)) {
@@ -238,6 +236,8 @@ check_entry(struct reader *r, const char *where, struct archive_entry *e,
 		return fail(r, "%s: '%s' is not a regular file", where,
 		            pname(name));
 	}
+	if (check_name(r, where, name, flat) == -1)
+		return -1;
 	if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0)
 		return fail(r, "%s: '%s' has no size", where, pname(name));
 	if (archive_entry_sparse_count(e) > 0)
@@ -1365,7 +1365,7 @@ artifact_read(const struct artifact_opts *opts, struct artifact **out,
 	/* The outer tar is never compressed. */
 	archive_read_support_format_tar(r.outer);
 	if (open_fn(r.outer, arg) != ARCHIVE_OK) {
-		fail(&r, "cannot read the artifact: %s",
+		fail(&r, "not a tar archive: %s",
 		     archive_error_string(r.outer));
 		goto out;
 	}

@@ -196,7 +196,7 @@ cmd_repack() {
 		esac
 	done
 	dir=$(mktemp -d)
-	tar -xf "$in" -C "$dir"
+	tar --warning=no-timestamp -xf "$in" -C "$dir"
 	h=$(cd "$dir" && ls header.tar*)
 	d=$(cd "$dir" && ls data/0000.tar*)
 	[ -n "$hc" ] || hc=$(ext_of "$h")
