@@ -94,6 +94,7 @@ struct worker {
 	unsigned int reopen_ms;
 	struct event *reopen_ev;
 	char link_err[160];
+	char kill_reason[160]; /* why we ended it, until it is reaped */
 
 	struct wreq_list queued;
 	struct wreq_list inflight;
@@ -167,8 +168,21 @@ static char *
 find_worker_exe(enum worker_kind kind, char *err, size_t errcap)
 {
 	char self[PATH_MAX], *slash, *path;
+	const char *dir;
 	ssize_t n;
 
+	/* Tests point this at stand-in workers; systemd units never set it. */
+	if ((dir = getenv("RDFM_MCUMGR_WORKER_DIR")) != NULL && *dir != '\0') {
+		xasprintf(&path, "%s/%s", dir, worker_exe_name(kind));
+		if (access(path, X_OK) == 0)
+			return path;
+		snprintf(err, errcap,
+		         "worker executable %s not found in "
+		         "$RDFM_MCUMGR_WORKER_DIR (%s)",
+		         worker_exe_name(kind), dir);
+		free(path);
+		return NULL;
+	}
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n > 0) {
 		self[n] = '\0';
@@ -649,17 +663,17 @@ on_error(struct ipc *ipc, const char *reason, void *arg)
 static void
 worker_kill(struct worker *w, const char *why)
 {
-	char reason[256];
-
-	if (w->pid == -1)
+	if (w->pid == -1 || w->kill_reason[0] != '\0')
 		return;
-	log_warnx("killing worker", "worker=%s pid=%d reason=%s", w->name,
+	log_warnx("ending worker", "worker=%s pid=%d reason=%s", w->name,
 	          (int)w->pid, log_q(why));
+	snprintf(w->kill_reason, sizeof(w->kill_reason), "%s", why);
 	kill(w->pid, SIGKILL);
 	drop_ipc(w);
 	close_link(w);
-	snprintf(reason, sizeof(reason), "worker %s killed: %s", w->name, why);
-	fail_all(w, reason);
+	/* Requests made until it is reaped wait for the next worker. */
+	if (w->state != WS_STOPPED)
+		w->state = WS_DOWN;
 }
 
 static void
@@ -719,7 +733,7 @@ describe_status(int status, char *buf, size_t cap)
 static void
 worker_reaped(struct worker *w, int status)
 {
-	char how[96], reason[256];
+	char how[96], reason[512];
 	unsigned int delay;
 	struct timeval tv;
 
@@ -732,9 +746,10 @@ worker_reaped(struct worker *w, int status)
 		worker_free(w);
 		return;
 	}
-	snprintf(reason, sizeof(reason), "worker %s %s", w->name, how);
+	snprintf(reason, sizeof(reason), "worker %s %s%s%s", w->name, how,
+	         w->kill_reason[0] ? "; " : "", w->kill_reason);
 	fail_all(w, reason);
-	if (w->state == WS_READY && now_ms() - w->ready_ms >= STABLE_MS)
+	if (w->ready_ms != 0 && now_ms() - w->ready_ms >= STABLE_MS)
 		w->backoff_ms = RESTART_MIN_MS;
 	delay = w->backoff_ms;
 	w->backoff_ms = delay * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : delay * 2;
@@ -834,8 +849,8 @@ watchdog_cb(evutil_socket_t fd, short ev, void *arg)
 }
 
 /* The child: the socket on fd 3, nothing else inherited but stdio. */
-static void __attribute__((noreturn)) exec_worker(const struct worker *w,
-    int fd)
+static void __attribute__((noreturn))
+exec_worker(const struct worker *w, int fd)
 {
 	const char *exe = w->exe;
 	char *argv[8];
@@ -902,6 +917,8 @@ worker_start(struct worker *w)
 	close(sv[1]);
 	w->pid = pid;
 	w->started_ms = now_ms();
+	w->ready_ms = 0;
+	w->kill_reason[0] = '\0';
 	w->state = WS_HELLO;
 	w->wipc = xcalloc(1, sizeof(*w->wipc));
 	w->wipc->w = w;
