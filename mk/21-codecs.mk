@@ -13,3 +13,7 @@ test_smp_ble_SRCS := tests/unit/test_smp_ble.c $(BLE_SRCS) $(COMMON_SRCS)
 
 TESTS += test_mcuboot
 test_mcuboot_SRCS := tests/unit/test_mcuboot.c $(MCUBOOT_SRCS) $(COMMON_SRCS)
+
+TOOL_PROGRAMS += mcuboot-mkimage
+mcuboot-mkimage_SRCS := tests/tools/mcuboot-mkimage.c $(MCUBOOT_SRCS) \
+	$(COMMON_SRCS)
