@@ -895,8 +895,9 @@ engine_upload_reply(struct engine *e, struct pending *p, const uint8_t *pkt,
 	}
 	if (poff == 0 && !u->first_done) {
 		u->first_done = true;
-		u->start_off = rsp.off;
-		if (rsp.off > 0)
+		/* Any other answer than "took the first packet": resume. */
+		u->start_off = rsp.off == expect ? 0 : rsp.off;
+		if (u->start_off > 0)
 			log_info("upload resumes", "offset=%u", rsp.off);
 	}
 	if (rsp.off == u->total) {
