@@ -37,6 +37,7 @@ static const struct command {
 } commands[] = {
     {"check-config", cmd_check_config, "validate the config, print the plan"},
     {"artifact", cmd_artifact, "inspect an update artifact"},
+    {"smp", cmd_smp, "run one SMP operation on one board"},
 };
 
 enum flag_id {
