@@ -159,9 +159,10 @@ boot_init(void)
 	reset_ev = evtimer_new(board.base, reset_cb, NULL);
 	reboot_ev = evtimer_new(board.base, reboot_cb, NULL);
 	selftest_ev = evtimer_new(board.base, selftest_cb, NULL);
-	/* A (re)start of the simulator is a power cycle of the board. */
-	mcuboot_run();
-	flash_save();
+	/*
+	 * A restart of the simulator continues where it stopped (flash,
+	 * flags, upload progress): only a reset runs MCUboot.
+	 */
 	board.run = BOARD_UP;
 	if (board.test && (board.o->self_confirm || board.o->self_reject))
 		ms_timer(selftest_ev, board.o->confirm_ms);

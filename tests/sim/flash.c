@@ -16,12 +16,15 @@
 #include "sim.h"
 
 /*
- * State file: "RDFMSIM1", u32 slot_size, u8 pending, permanent, confirmed,
- * test, then per slot u32 used and the first `used` bytes (the rest of the
- * slot is erased, 0xff).  Little-endian.
+ * State file: "RDFMSIM2", u32 slot_size, u8 pending, permanent, confirmed,
+ * test, the upload in progress (u8 active, u32 off, u32 len, u8 sha_len,
+ * 32 bytes sha), then per slot u32 used and the first `used` bytes (the
+ * rest of the slot is erased, 0xff).  Little-endian.  The upload state is
+ * kept so a restarted simulator (--die-after, a killed process) resumes
+ * like the board it stands for; a reset of the board forgets it.
  */
-#define STATE_MAGIC   "RDFMSIM1"
-#define STATE_HDR_LEN (8 + 4 + 4)
+#define STATE_MAGIC   "RDFMSIM2"
+#define STATE_HDR_LEN (8 + 4 + 4 + 1 + 4 + 4 + 1 + SMP_HASH_LEN)
 #define SAVE_DELAY_MS 200
 
 static struct event *save_ev;
@@ -112,6 +115,16 @@ load_state(const char *path)
 	board.permanent = hdr[13] != 0;
 	board.confirmed = hdr[14] != 0;
 	board.test = hdr[15] != 0;
+	board.up_active = hdr[16] != 0;
+	board.up_off = get32(hdr + 17);
+	board.up_len = get32(hdr + 21);
+	board.up_sha_len = hdr[25];
+	board.up_has_sha = board.up_sha_len > 0;
+	if (board.up_sha_len > SMP_HASH_LEN || board.up_off > board.up_len ||
+	    board.up_len > size)
+		fatalx("state file has a bad upload record", "path=%s",
+		       log_q(path));
+	memcpy(board.up_sha, hdr + 26, SMP_HASH_LEN);
 	for (s = 0; s < 2; s++) {
 		uint32_t n;
 
@@ -261,6 +274,11 @@ flash_save(void)
 	hdr[13] = board.permanent;
 	hdr[14] = board.confirmed;
 	hdr[15] = board.test;
+	hdr[16] = board.up_active;
+	put32(hdr + 17, board.up_off);
+	put32(hdr + 21, board.up_len);
+	hdr[25] = (uint8_t)(board.up_has_sha ? board.up_sha_len : 0);
+	memcpy(hdr + 26, board.up_sha, SMP_HASH_LEN);
 	if (write_all(fd, hdr, sizeof(hdr)) == -1)
 		fatal("cannot write state file", "path=%s", log_q(tmp));
 	for (s = 0; s < 2; s++) {

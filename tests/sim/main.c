@@ -389,13 +389,14 @@ main(int argc, char **argv)
 	evsignal_add(sigterm_ev, NULL);
 	evsignal_add(sigint_ev, NULL);
 
+	/* The status file exists before READY is printed. */
+	status_update();
 	if (opts.serial != NULL)
 		serial_link_init();
 	else if (opts.udp != NULL)
 		udp_link_init();
 	else
 		ble_link_init();
-	status_update();
 
 	event_base_dispatch(board.base);
 
