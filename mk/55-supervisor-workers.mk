@@ -7,7 +7,8 @@ rdfm-mcumgr-client_SRCS += $(filter-out $(rdfm-mcumgr-client_SRCS), \
 	$(MCUBOOT_SRCS) $(DURATION_SRCS))
 GEN_HEADERS += $(BUILD)/gen/ipc.pb-c.h
 
-# workers.c against a stand-in worker (the test binary re-exec'd).
+# workers.c and upload.c against a stand-in worker (the test binary
+# re-exec'd).
 TESTS += test_workers
-test_workers_SRCS := tests/unit/test_workers.c supervisor/workers.c \
+test_workers_SRCS := tests/unit/test_workers.c $(WORKERS_SUP_SRCS) \
 	$(IPC_SRCS) $(COMMON_SRCS)

@@ -3,7 +3,10 @@
  * binary, exec'd with STUB_WORKER set, speaks the IPC and misbehaves on
  * request (dies, hangs, sends garbage, lies about its version).
  */
+#include <sys/stat.h>
+
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -19,6 +22,7 @@
 #include <event2/event.h>
 
 #include "ipc.h"
+#include "supervisor/upload.h"
 #include "supervisor/workers.h"
 
 /* --- The stand-in worker. --- */
@@ -43,6 +47,129 @@ stub_reply(const Ipc__Envelope *req, const char *text)
 	ipc_send(stub_ipc, &env, -1);
 }
 
+/*
+ * A pretend board behind the stand-in worker: chunks are written to
+ * $STUB_OUT at their offset; a new upload resumes at what the file holds
+ * (the board's offset), told through a rewind after the first chunk.
+ * Marker files make it die ($STUB_DIE) or rewind ($STUB_REWIND) once.
+ */
+static uint64_t up_req, up_total, up_expected, up_board_off;
+static int up_fd = -1;
+
+static void
+stub_send(uint64_t req, Ipc__Envelope *env)
+{
+	env->request_id = req;
+	env->board_id = 7;
+	ipc_send(stub_ipc, env, -1);
+}
+
+static void
+stub_credit(uint32_t n)
+{
+	Ipc__Envelope env = IPC__ENVELOPE__INIT;
+	Ipc__UploadCredit c = IPC__UPLOAD_CREDIT__INIT;
+
+	c.chunks = n;
+	env.body_case = IPC__ENVELOPE__BODY_UPLOAD_CREDIT;
+	env.upload_credit = &c;
+	stub_send(up_req, &env);
+}
+
+static void
+stub_rewind(uint64_t off)
+{
+	Ipc__Envelope env = IPC__ENVELOPE__INIT;
+	Ipc__UploadRewind rw = IPC__UPLOAD_REWIND__INIT;
+
+	rw.offset = off;
+	env.body_case = IPC__ENVELOPE__BODY_UPLOAD_REWIND;
+	env.upload_rewind = &rw;
+	stub_send(up_req, &env);
+	up_expected = off;
+	stub_credit(4);
+}
+
+static void
+stub_upload_reply(Ipc__Reply__Status status)
+{
+	Ipc__Envelope env = IPC__ENVELOPE__INIT;
+	Ipc__UploadResult res = IPC__UPLOAD_RESULT__INIT;
+	Ipc__Reply r;
+
+	ipc__reply__init(&r);
+	r.status = status;
+	if (status == IPC__REPLY__STATUS__OK) {
+		res.bytes = up_total;
+		res.window = 4;
+		res.chunk = IPC_CHUNK_SIZE;
+		r.result_case = IPC__REPLY__RESULT_UPLOAD;
+		r.upload = &res;
+	}
+	env.body_case = IPC__ENVELOPE__BODY_REPLY;
+	env.reply = &r;
+	stub_send(up_req, &env);
+	up_req = 0;
+}
+
+static int
+take_marker(const char *var)
+{
+	const char *p = getenv(var);
+
+	return p != NULL && unlink(p) == 0;
+}
+
+static void
+stub_upload_begin(const Ipc__Envelope *env)
+{
+	struct stat st;
+
+	up_req = env->request_id;
+	up_total = env->upload_begin->total_len;
+	up_expected = 0;
+	if (up_fd == -1)
+		up_fd = open(getenv("STUB_OUT"), O_RDWR | O_CREAT, 0600);
+	up_board_off = fstat(up_fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	up_board_off -= up_board_off % IPC_CHUNK_SIZE;
+	stub_credit(4);
+}
+
+static void
+stub_upload_chunk(const Ipc__Envelope *env)
+{
+	const Ipc__UploadChunk *c = env->upload_chunk;
+	Ipc__Envelope p = IPC__ENVELOPE__INIT;
+	Ipc__UploadProgress pr = IPC__UPLOAD_PROGRESS__INIT;
+
+	if (env->request_id != up_req || c->offset != up_expected)
+		return; /* stale: sent before a rewind */
+	if (c->offset == 0 && up_board_off > 0) {
+		stub_rewind(up_board_off); /* the board knew better */
+		up_board_off = 0;
+		return;
+	}
+	if (pwrite(up_fd, c->data.data, c->data.len, (off_t)c->offset) !=
+	    (ssize_t)c->data.len)
+		_exit(6);
+	up_expected += c->data.len;
+	pr.offset = up_expected;
+	pr.total = up_total;
+	p.body_case = IPC__ENVELOPE__BODY_UPLOAD_PROGRESS;
+	p.upload_progress = &pr;
+	stub_send(up_req, &p);
+	if (up_expected >= 3 * IPC_CHUNK_SIZE && take_marker("STUB_DIE"))
+		_exit(5);
+	if (up_expected >= 3 * IPC_CHUNK_SIZE && take_marker("STUB_REWIND")) {
+		stub_rewind(IPC_CHUNK_SIZE);
+		return;
+	}
+	if (up_expected == up_total)
+		stub_upload_reply(IPC__REPLY__STATUS__OK);
+	else
+		stub_credit(1);
+}
+
 static void
 stub_msg(struct ipc *ipc, const Ipc__Envelope *env, int fd, void *arg)
 {
@@ -53,8 +180,22 @@ stub_msg(struct ipc *ipc, const Ipc__Envelope *env, int fd, void *arg)
 	(void)arg;
 	if (fd != -1)
 		close(fd);
-	if (env->body_case != IPC__ENVELOPE__BODY_ECHO)
+	switch (env->body_case) {
+	case IPC__ENVELOPE__BODY_UPLOAD_BEGIN:
+		stub_upload_begin(env);
 		return;
+	case IPC__ENVELOPE__BODY_UPLOAD_CHUNK:
+		stub_upload_chunk(env);
+		return;
+	case IPC__ENVELOPE__BODY_UPLOAD_ABORT:
+		if (env->request_id == up_req)
+			stub_upload_reply(IPC__REPLY__STATUS__ABORTED);
+		return;
+	case IPC__ENVELOPE__BODY_ECHO:
+		break;
+	default:
+		return;
+	}
 	t = env->echo->text;
 	if (strcmp(t, "die") == 0)
 		_exit(3);
@@ -396,6 +537,173 @@ test_missing_executable(void **state)
 	assert_non_null(strstr(err, "address"));
 }
 
+/* --- Uploads through the stand-in worker. --- */
+
+struct up_result {
+	int done;
+	int status;
+	uint64_t bytes;
+	uint64_t last_progress;
+	int nprogress;
+	struct upload *u; /* abort at the first progress when set */
+};
+
+static void
+up_progress(uint64_t off, uint64_t total, void *arg)
+{
+	struct up_result *r = arg;
+
+	assert_true(off <= total);
+	r->last_progress = off;
+	r->nprogress++;
+	if (r->u != NULL)
+		upload_abort(r->u);
+}
+
+static void
+up_done(const Ipc__Reply *reply, void *arg)
+{
+	struct up_result *r = arg;
+
+	r->done = 1;
+	r->status = reply->status;
+	if (reply->result_case == IPC__REPLY__RESULT_UPLOAD)
+		r->bytes = reply->upload->bytes;
+}
+
+/* A file of n pseudo-random bytes; its path in out. */
+static void
+make_file(struct fx *f, const char *name, size_t n, char *out, size_t cap)
+{
+	FILE *fp;
+	size_t i;
+
+	snprintf(out, cap, "%s/%s", f->dir, name);
+	fp = fopen(out, "wb");
+	assert_non_null(fp);
+	for (i = 0; i < n; i++)
+		fputc((int)((i * 2654435761u) >> 13) & 0xff, fp);
+	fclose(fp);
+}
+
+static int
+same_file(const char *a, const char *b)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", a, b);
+	return system(cmd) == 0;
+}
+
+static struct upload *
+start_upload(struct fx *f, struct worker *w, const char *src,
+             struct up_result *r)
+{
+	struct upload_opts o = {0};
+	char err[256];
+	struct upload *u;
+
+	memset(r, 0, sizeof(*r));
+	u = upload_start(f->base, w, 7, src, &o, up_progress, up_done, r, err,
+	                 sizeof(err));
+	if (u == NULL)
+		fail_msg("upload_start: %s", err);
+	return u;
+}
+
+static void
+upload_case(void **state, size_t size, const char *marker, int resumes)
+{
+	struct fx *f = *state;
+	char src[128], out[128], mark[128];
+	struct worker *w;
+	struct up_result r;
+	struct upload *u;
+
+	make_file(f, "src.bin", size, src, sizeof(src));
+	snprintf(out, sizeof(out), "%s/out.bin", f->dir);
+	setenv("STUB_OUT", out, 1);
+	if (marker != NULL) {
+		snprintf(mark, sizeof(mark), "%s/marker", f->dir);
+		close(open(mark, O_CREAT | O_WRONLY, 0600));
+		setenv(marker, mark, 1);
+	}
+	w = spawn(f, "w", 0); /* it inherits the settings above */
+	u = start_upload(f, w, src, &r);
+	assert_true(run_until(f, &r.done, 10000));
+	assert_int_equal(r.status, IPC__REPLY__STATUS__OK);
+	assert_int_equal(r.bytes, size);
+	assert_int_equal(r.last_progress, size);
+	assert_int_equal(upload_total(u), size);
+	assert_int_equal(upload_resumes(u), resumes);
+	assert_true(same_file(src, out));
+	upload_free(u);
+	unsetenv("STUB_DIE");
+	unsetenv("STUB_REWIND");
+	unlink(out);
+	unlink(src);
+}
+
+static void
+test_upload_streams_under_credit(void **state)
+{
+	upload_case(state, 100000, NULL, 0);
+}
+
+static void
+test_upload_exact_chunks(void **state)
+{
+	upload_case(state, 8 * IPC_CHUNK_SIZE, NULL, 0);
+}
+
+static void
+test_upload_follows_rewind(void **state)
+{
+	upload_case(state, 50000, "STUB_REWIND", 0);
+}
+
+static void
+test_upload_resumes_after_worker_death(void **state)
+{
+	upload_case(state, 60000, "STUB_DIE", 1);
+}
+
+static void
+test_upload_abort(void **state)
+{
+	struct fx *f = *state;
+	char src[128], out[128];
+	struct worker *w;
+	struct up_result r;
+	struct upload *u;
+
+	make_file(f, "src.bin", 200000, src, sizeof(src));
+	snprintf(out, sizeof(out), "%s/out.bin", f->dir);
+	setenv("STUB_OUT", out, 1);
+	w = spawn(f, "w", 0);
+	u = start_upload(f, w, src, &r);
+	r.u = u;
+	assert_true(run_until(f, &r.done, 10000));
+	assert_int_equal(r.status, IPC__REPLY__STATUS__ABORTED);
+	assert_true(r.last_progress < 200000);
+	upload_free(u);
+	unlink(out);
+	unlink(src);
+}
+
+static void
+test_upload_missing_file(void **state)
+{
+	struct fx *f = *state;
+	struct worker *w = spawn(f, "w", 0);
+	struct up_result r;
+	char err[256];
+
+	assert_null(upload_start(f->base, w, 7, "/nonexistent/x.bin", NULL,
+	                         up_progress, up_done, &r, err, sizeof(err)));
+	assert_non_null(strstr(err, "/nonexistent/x.bin"));
+}
+
 int
 main(void)
 {
@@ -415,6 +723,17 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_other_worker_undisturbed,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_executable, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_streams_under_credit,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_exact_chunks, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_follows_rewind, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_upload_resumes_after_worker_death, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_abort, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_missing_file, setup,
 	                                    teardown),
 	};
 
