@@ -485,7 +485,9 @@ cb_skip(struct cb_rd *r)
 	if ((rc = cb_next(r, &it)) != SMP_OK)
 		return rc;
 	if (it.t == CB_BREAK)
-		return fail(SMP_E_CBOR, "unexpected CBOR break");
+		return fail(
+		    SMP_E_CBOR,
+		    "unexpected CBOR break (a map key without a value?)");
 	return cb_skip_rest(r, &it);
 }
 
