@@ -24,15 +24,13 @@
 #include "ipc.h"
 #include "log.h"
 #include "mcuboot.h"
+#include "supervisor.h"
 #include "upload.h"
 #include "workers.h"
 #include "xmalloc.h"
 
-int cmd_smp(int argc, char **argv);
-
 #define BOARD_ID 1
 #define EX_FAIL  1
-#define EX_USAGE 2
 
 enum smp_command {
 	C_ECHO,
