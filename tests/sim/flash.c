@@ -224,15 +224,42 @@ flash_write(int s, size_t off, const uint8_t *data, size_t len)
 	board.slot[s].info_fresh = false;
 }
 
+static uint16_t
+get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+/*
+ * Where the image in a slot ends: the rest of the slot is erased flash,
+ * which mcuboot_parse() would take for trailing garbage.  Only the layout
+ * arithmetic; mcuboot_parse() checks everything.  0 when there is none.
+ */
+static size_t
+slot_image_len(const uint8_t *d, size_t size)
+{
+	uint64_t tlv_off;
+
+	if (get32(d) != MCUBOOT_MAGIC)
+		return 0;
+	tlv_off = (uint64_t)get16(d + 8) + get32(d + 12) + get16(d + 10);
+	if (tlv_off + 4 > size || get16(d + tlv_off) != MCUBOOT_TLV_MAGIC ||
+	    tlv_off + get16(d + tlv_off + 2) > size)
+		return 0;
+	return (size_t)(tlv_off + get16(d + tlv_off + 2));
+}
+
 const struct slot *
 flash_slot_info(int s)
 {
 	struct slot *sl = &board.slot[s];
-	char err[128];
+	char err[160] = "no image header";
+	size_t len;
 
 	if (!sl->info_fresh) {
-		sl->info_ok = mcuboot_parse(sl->data, board.o->slot_size,
-		                            &sl->img, err, sizeof(err)) == 0;
+		len = slot_image_len(sl->data, board.o->slot_size);
+		sl->info_ok = len > 0 && mcuboot_parse(sl->data, len, &sl->img,
+		                                       err, sizeof(err)) == 0;
 		if (!sl->info_ok)
 			log_debug("slot holds no valid image",
 			          "slot=%d "
