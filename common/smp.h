@@ -5,7 +5,8 @@
  * board).  No I/O; CBOR through libcbor.  Wire facts: PROTOCOLS.md section 4.
  *
  * Conventions: builders write a whole packet (8-byte header + CBOR payload)
- * into buf and return its length, or -1 when it does not fit in cap.
+ * into buf and return its length, or -1 when it does not fit in cap (or an
+ * argument is invalid: a version other than SMP_V1/SMP_V2, NULL data).
  * Parsers take a whole packet and return SMP_OK, a negative smp_status when
  * the packet is malformed, or SMP_E_BOARD when it is well-formed but carries
  * an error (rc != 0 or a v2 "err" map), described in *err.
