@@ -10,3 +10,6 @@ rdfm-mcumgr-client_SRCS := supervisor/main.c supervisor/config.c \
 
 TESTS += test_duration
 test_duration_SRCS := tests/unit/test_duration.c $(DURATION_SRCS)
+
+TESTS += test_keys
+test_keys_SRCS := tests/unit/test_keys.c $(KEYS_SRCS) $(COMMON_SRCS)
