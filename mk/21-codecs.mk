@@ -17,3 +17,12 @@ test_mcuboot_SRCS := tests/unit/test_mcuboot.c $(MCUBOOT_SRCS) $(COMMON_SRCS)
 TOOL_PROGRAMS += mcuboot-mkimage
 mcuboot-mkimage_SRCS := tests/tools/mcuboot-mkimage.c $(MCUBOOT_SRCS) \
 	$(COMMON_SRCS)
+
+FUZZERS += fuzz_serial
+fuzz_serial_SRCS := tests/fuzz/fuzz_serial.c $(SERIAL_SRCS) $(COMMON_SRCS)
+
+FUZZERS += fuzz_ble
+fuzz_ble_SRCS := tests/fuzz/fuzz_ble.c $(BLE_SRCS) $(COMMON_SRCS)
+
+FUZZERS += fuzz_mcuboot
+fuzz_mcuboot_SRCS := tests/fuzz/fuzz_mcuboot.c $(MCUBOOT_SRCS) $(COMMON_SRCS)

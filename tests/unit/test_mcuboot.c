@@ -76,6 +76,24 @@ g2(uint8_t *b)
 	return 88;
 }
 
+/* Field by field: struct padding is not part of the answer. */
+static void
+assert_same_image(const struct mcuboot_image *a, const struct mcuboot_image *b)
+{
+	assert_int_equal(a->load_addr, b->load_addr);
+	assert_int_equal(a->hdr_size, b->hdr_size);
+	assert_int_equal(a->protect_tlv_size, b->protect_tlv_size);
+	assert_int_equal(a->img_size, b->img_size);
+	assert_int_equal(a->flags, b->flags);
+	assert_int_equal(a->version.major, b->version.major);
+	assert_int_equal(a->version.minor, b->version.minor);
+	assert_int_equal(a->version.revision, b->version.revision);
+	assert_int_equal(a->version.build, b->version.build);
+	assert_memory_equal(a->hash, b->hash, sizeof(a->hash));
+	assert_int_equal(a->image_len, b->image_len);
+	assert_int_equal(a->hash_checked, b->hash_checked);
+}
+
 /* Parse through both readers; they must agree. */
 static int
 both(const uint8_t *b, size_t n, struct mcuboot_image *img, char *err,
@@ -98,7 +116,7 @@ both(const uint8_t *b, size_t n, struct mcuboot_image *img, char *err,
 	mcuboot_stream_free(st);
 	assert_int_equal(r1, r2);
 	if (r1 == 0) {
-		assert_memory_equal(&a, &s, sizeof(a));
+		assert_same_image(&a, &s);
 		*img = a;
 	} else {
 		assert_true(e1[0] != '\0' && e2[0] != '\0');
