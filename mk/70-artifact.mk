@@ -14,3 +14,7 @@ artifact-inspect_SRCS := tests/tools/artifact_inspect.c \
 TESTS += test_artifact
 test_artifact_SRCS := tests/unit/test_artifact.c $(ARTIFACT_SRCS) \
 	$(MCUBOOT_SRCS) $(COMMON_SRCS)
+
+FUZZERS += fuzz_artifact
+fuzz_artifact_SRCS := tests/fuzz/fuzz_artifact.c $(ARTIFACT_SRCS) \
+	$(MCUBOOT_SRCS) $(COMMON_SRCS)

@@ -39,6 +39,16 @@
 #define GROUP_PREFIX  "zephyr-group-image."
 #define GROUP_TARGET  GROUP_PREFIX "target."
 
+/*
+ * Fuzz builds accept any checksum, so that mutated input gets past the
+ * manifest to the JSON, provides and payload checks behind it.
+ */
+#ifdef FUZZING
+#define SHA_EQUAL(x, y) ((void)(x), (void)(y), 1)
+#else
+#define SHA_EQUAL(x, y) (memcmp((x), (y), 32) == 0)
+#endif
+
 /* Outer entries, in the order they must appear. */
 enum outer_rank {
 	R_VERSION,
@@ -361,7 +371,7 @@ manifest_check(struct reader *r, const char *path, const uint8_t sha[32])
 	if (m->seen)
 		return fail(r, "duplicate entry '%s'", pname(path));
 	m->seen = true;
-	if (memcmp(m->sha, sha, 32) != 0)
+	if (!SHA_EQUAL(m->sha, sha))
 		return fail(r, "checksum of '%s' does not match the manifest",
 		            pname(path));
 	return 0;
@@ -1050,7 +1060,7 @@ check_image_provides(struct reader *r, struct artifact_image *img)
 	size_t i;
 
 	if (r->a->type == ARTIFACT_ZEPHYR_IMAGE) {
-		if (memcmp(img->sha256, r->single_sha, 32) != 0)
+		if (!SHA_EQUAL(img->sha256, r->single_sha))
 			return fail(r,
 			            SINGLE_PREFIX "checksum does not match "
 			                          "'%s'",
@@ -1064,7 +1074,7 @@ check_image_provides(struct reader *r, struct artifact_image *img)
 			            "no " GROUP_TARGET "%s provides for "
 			            "payload file '%s'",
 			            pname(img->target), pname(img->file));
-		if (memcmp(img->sha256, t->sha, 32) != 0)
+		if (!SHA_EQUAL(img->sha256, t->sha))
 			return fail(r,
 			            GROUP_TARGET "%s does not match the "
 			                         "payload file",
