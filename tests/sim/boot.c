@@ -37,7 +37,7 @@ mcuboot_run(void)
 	if (board.pending) {
 		s1 = flash_slot_info(1);
 		board.pending = false;
-		if (!s1->info_ok || board.o->reject_new) {
+		if (!s1->valid || board.o->reject_new) {
 			/* MCUboot erases an image that fails validation. */
 			log_info("mcuboot: image in slot 1 is not valid, "
 			         "booting the old one",

@@ -231,41 +231,67 @@ get16(const uint8_t *p)
 }
 
 /*
- * Where the image in a slot ends: the rest of the slot is erased flash,
- * which mcuboot_parse() would take for trailing garbage.  Only the layout
- * arithmetic; mcuboot_parse() checks everything.  0 when there is none.
+ * Where the image in a slot ends (the rest of the slot is erased flash,
+ * which mcuboot_parse() would take for trailing garbage), and its SHA-256
+ * TLV as Zephyr's image list reads it, without checking it: a corrupted
+ * image is listed with the hash it claims and refused by MCUboot at the
+ * next reset, as on a real board.  Layout arithmetic only (PROTOCOLS.md
+ * section 3); mcuboot_parse() checks everything.  Returns 0 when there is
+ * no image.
  */
 static size_t
-slot_image_len(const uint8_t *d, size_t size)
+slot_image_len(const uint8_t *d, size_t size, const uint8_t **hash)
 {
-	uint64_t tlv_off;
+	uint64_t tlv_off, end, off;
 
+	*hash = NULL;
 	if (get32(d) != MCUBOOT_MAGIC)
 		return 0;
 	tlv_off = (uint64_t)get16(d + 8) + get32(d + 12) + get16(d + 10);
-	if (tlv_off + 4 > size || get16(d + tlv_off) != MCUBOOT_TLV_MAGIC ||
-	    tlv_off + get16(d + tlv_off + 2) > size)
+	if (tlv_off + 4 > size || get16(d + tlv_off) != MCUBOOT_TLV_MAGIC)
 		return 0;
-	return (size_t)(tlv_off + get16(d + tlv_off + 2));
+	end = tlv_off + get16(d + tlv_off + 2);
+	if (end > size)
+		return 0;
+	for (off = tlv_off + 4; off + 4 <= end;
+	     off += 4 + (uint64_t)get16(d + off + 2)) {
+		if (get16(d + off) == MCUBOOT_TLV_SHA256 &&
+		    get16(d + off + 2) == MCUBOOT_HASH_LEN &&
+		    off + 4 + MCUBOOT_HASH_LEN <= end)
+			*hash = d + off + 4;
+	}
+	return (size_t)end;
 }
 
 const struct slot *
 flash_slot_info(int s)
 {
 	struct slot *sl = &board.slot[s];
+	struct mcuboot_image img;
+	const uint8_t *hash;
 	char err[160] = "no image header";
 	size_t len;
 
-	if (!sl->info_fresh) {
-		len = slot_image_len(sl->data, board.o->slot_size);
-		sl->info_ok = len > 0 && mcuboot_parse(sl->data, len, &sl->img,
-		                                       err, sizeof(err)) == 0;
-		if (!sl->info_ok)
-			log_debug("slot holds no valid image",
-			          "slot=%d "
-			          "reason=%s",
-			          s, log_q(err));
-		sl->info_fresh = true;
+	if (sl->info_fresh)
+		return sl;
+	sl->info_fresh = true;
+	len = slot_image_len(sl->data, board.o->slot_size, &hash);
+	sl->listed = hash != NULL;
+	sl->valid = len > 0 &&
+	            mcuboot_parse(sl->data, len, &img, err, sizeof(err)) == 0;
+	if (sl->valid) {
+		sl->version = img.version;
+		memcpy(sl->hash, img.hash, MCUBOOT_HASH_LEN);
+	} else {
+		log_debug("slot holds no valid image", "slot=%d reason=%s", s,
+		          log_q(err));
+		if (sl->listed) {
+			sl->version.major = sl->data[20];
+			sl->version.minor = sl->data[21];
+			sl->version.revision = get16(sl->data + 22);
+			sl->version.build = get32(sl->data + 24);
+			memcpy(sl->hash, hash, MCUBOOT_HASH_LEN);
+		}
 	}
 	return sl;
 }

@@ -52,9 +52,16 @@ struct sim_opts {
 /* One flash slot and what was last read from it. */
 struct slot {
 	uint8_t *data;
-	bool info_fresh; /* info_ok/img describe data as it is now */
-	bool info_ok;    /* data holds a valid MCUboot image */
-	struct mcuboot_image img;
+	bool info_fresh; /* the fields below describe data as it is now */
+	/*
+	 * listed: a header and a SHA-256 TLV, which is all Zephyr's image
+	 * list reads; valid: the whole image checks out (what MCUboot
+	 * verifies before it swaps).
+	 */
+	bool listed;
+	bool valid;
+	struct mcuboot_version version;
+	uint8_t hash[MCUBOOT_HASH_LEN];
 };
 
 enum board_run {

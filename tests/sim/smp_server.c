@@ -116,15 +116,15 @@ server_list_images(struct smp_image_list *list)
 		const struct slot *sl = flash_slot_info(s);
 		struct smp_image_slot *e;
 
-		if (!sl->info_ok)
+		if (!sl->listed)
 			continue;
 		e = &list->slots[list->n++];
 		e->image = 0;
 		e->slot = (uint32_t)s;
-		mcuboot_version_format(&sl->img.version, MCUBOOT_SPELL_ZEPHYR,
+		mcuboot_version_format(&sl->version, MCUBOOT_SPELL_ZEPHYR,
 		                       e->version, sizeof(e->version));
 		e->has_hash = true;
-		memcpy(e->hash, sl->img.hash, SMP_HASH_LEN);
+		memcpy(e->hash, sl->hash, SMP_HASH_LEN);
 		e->bootable = true;
 		if (board.pending) {
 			/* swap type TEST or PERM */
@@ -161,8 +161,7 @@ find_hash(const uint8_t *hash)
 	for (s = 0; s < 2; s++) {
 		const struct slot *sl = flash_slot_info(s);
 
-		if (sl->info_ok &&
-		    memcmp(sl->img.hash, hash, SMP_HASH_LEN) == 0)
+		if (sl->listed && memcmp(sl->hash, hash, SMP_HASH_LEN) == 0)
 			return s;
 	}
 	return -1;
@@ -193,7 +192,7 @@ do_state_write(uint8_t *out, const struct smp_request *r,
 			return smp_rspb_error(out, RSP_MAX, h, o,
 			                      SMP_RC_BADSTATE,
 			                      "an image is pending");
-		if (!flash_slot_info(0)->info_ok)
+		if (!flash_slot_info(0)->listed)
 			return smp_rspb_error(out, RSP_MAX, h, o, SMP_RC_NOENT,
 			                      "no image");
 		board.test = false;
