@@ -13,3 +13,6 @@ test_duration_SRCS := tests/unit/test_duration.c $(DURATION_SRCS)
 
 TESTS += test_keys
 test_keys_SRCS := tests/unit/test_keys.c $(KEYS_SRCS) $(COMMON_SRCS)
+
+TESTS += test_config
+test_config_SRCS := tests/unit/test_config.c $(CONFIG_SRCS) $(COMMON_SRCS)

@@ -435,7 +435,7 @@ static int
 cmd_check_config(int argc, char **argv)
 {
 	struct config *c;
-	char iv[DURATION_BUFSZ];
+	char iv[DURATION_BUFSZ], err[1024];
 	size_t i, j;
 	int bad = 0;
 
@@ -446,8 +446,12 @@ cmd_check_config(int argc, char **argv)
 		return 0;
 	}
 	log_setverbose(gopts.verbose);
-	if ((c = supervisor_load_config()) == NULL)
+	/* A plain line for a person at a terminal, not a log line. */
+	if ((c = config_load(gopts.config_path, &gopts.ov, err, sizeof(err))) ==
+	    NULL) {
+		fprintf(stderr, PROGNAME ": %s\n", err);
 		return EX_CONFIG;
+	}
 	print_plan_header(c);
 	for (i = 0; i < c->ndevices; i++) {
 		const struct device_cfg *d = &c->devices[i];

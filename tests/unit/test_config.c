@@ -1,0 +1,637 @@
+/*
+ * Config loading: the Go client's example and etc/config.json load with the
+ * values they say, flags win over the file, the search order holds, and
+ * every class of error names the file, the key path and what was expected.
+ */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "supervisor/config.h"
+
+static char tmpdir[] = "/tmp/test_config.XXXXXX";
+static char cfgpath[PATH_MAX];
+static char srcdir[PATH_MAX];
+static char errbuf[2048];
+
+/* Config text with ' for " keeps the cases readable. */
+#define HDR         "{'server':'http://rdfm.test:5000','key_dir':'keys',"
+#define SERIAL(dev) "'transport':{'type':'serial','device':'" dev "'}"
+#define UDP(addr)   "'transport':{'type':'udp','address':'" addr "'}"
+#define DEV(name, id, tr)                                                      \
+	"{'name':'" name "','id':'" id "','dev_type':'t','key':'" name         \
+	".key'," tr "}"
+
+static void
+write_cfg(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	const char *p;
+
+	assert_non_null(f);
+	for (p = text; *p != '\0'; p++)
+		fputc(*p == '\'' ? '"' : *p, f);
+	fclose(f);
+}
+
+static struct config *
+load_str(const char *text, const struct config_overrides *ov)
+{
+	write_cfg(cfgpath, text);
+	errbuf[0] = '\0';
+	return config_load(cfgpath, ov, errbuf, sizeof(errbuf));
+}
+
+/* The load fails and the message names the file, the key path and what. */
+static void
+expect_error(const char *text, const char *keypath, const char *what)
+{
+	struct config *c = load_str(text, NULL);
+	char want[PATH_MAX + 256];
+
+	if (c != NULL) {
+		config_free(c);
+		fail_msg("accepted: %s", text);
+	}
+	snprintf(want, sizeof(want), "%s: %s: ", cfgpath, keypath);
+	if (strncmp(errbuf, want, strlen(want)) != 0)
+		fail_msg("message \"%s\" does not start with \"%s\"", errbuf,
+		         want);
+	if (strstr(errbuf, what) == NULL)
+		fail_msg("message \"%s\" lacks \"%s\"", errbuf, what);
+}
+
+static struct config *
+load_file(const char *rel, const struct config_overrides *ov)
+{
+	char path[PATH_MAX * 2];
+	struct config *c;
+
+	snprintf(path, sizeof(path), "%s/%s", srcdir, rel);
+	if ((c = config_load(path, ov, errbuf, sizeof(errbuf))) == NULL)
+		fail_msg("%s: %s", rel, errbuf);
+	return c;
+}
+
+static void
+test_go_example(void **state)
+{
+	struct config *c;
+	char want[PATH_MAX + 32];
+	const struct member_cfg *m;
+
+	(void)state;
+	/* This file has the trailing comma users copied from the Go docs. */
+	c = load_file("tests/data/config/go-example.json", NULL);
+	assert_string_equal(c->server, "http://localhost:5000");
+	snprintf(want, sizeof(want), "%s/keys", tmpdir);
+	assert_string_equal(c->key_dir, want);
+	assert_string_equal(c->state_dir, CONFIG_DEFAULT_STATE_DIR);
+	assert_int_equal(c->update_interval_ms, 10000);
+	assert_int_equal(c->retries, 3);
+	assert_int_equal(c->timeouts.request_ms, 5000);
+	assert_int_equal(c->timeouts.erase_ms, 60000);
+	assert_int_equal(c->timeouts.reboot_ms, 60000);
+	assert_int_equal(c->timeouts.confirm_ms, 300000);
+	assert_int_equal(c->timeouts.stall_ms, 60000);
+
+	assert_int_equal(c->ndevices, 2);
+	assert_string_equal(c->devices[0].name, "zephyr-ble");
+	assert_string_equal(c->devices[0].id, "11:11:11:11:11:11");
+	assert_string_equal(c->devices[0].dev_type, "zeph-ble");
+	assert_int_equal(c->devices[0].update_interval_ms, 15000);
+	assert_false(c->devices[0].self_confirm);
+	assert_int_equal(c->devices[0].transport.type, TRANSPORT_BLE);
+	assert_int_equal(c->devices[0].transport.device_index, 0);
+	assert_string_equal(c->devices[0].transport.peer_name, "test0");
+	snprintf(want, sizeof(want), "%s/keys/ble.key", tmpdir);
+	assert_string_equal(c->devices[0].key_path, want);
+
+	assert_true(c->devices[1].self_confirm);
+	assert_int_equal(c->devices[1].update_interval_ms, 10000);
+	assert_int_equal(c->devices[1].transport.type, TRANSPORT_SERIAL);
+	assert_string_equal(c->devices[1].transport.device, "/dev/ttyACM0");
+	assert_int_equal(c->devices[1].transport.baud, 115200);
+	assert_int_equal(c->devices[1].transport.mtu, 128);
+
+	assert_int_equal(c->ngroups, 1);
+	assert_string_equal(c->groups[0].id, "gr1");
+	assert_string_equal(c->groups[0].type, "group1");
+	assert_int_equal(c->groups[0].update_interval_ms, 10000);
+	assert_int_equal(c->groups[0].nmembers, 3);
+	m = &c->groups[0].members[1];
+	assert_string_equal(m->name, "udpr");
+	assert_string_equal(m->device, "udp-right");
+	assert_int_equal(m->transport.type, TRANSPORT_UDP);
+	assert_string_equal(m->transport.address, "192.168.1.3:1337");
+	assert_string_equal(m->transport.host, "192.168.1.3");
+	assert_int_equal(m->transport.port, 1337);
+	assert_true(c->groups[0].members[2].self_confirm);
+	assert_string_equal(c->groups[0].members[2].transport.peer_name,
+	                    "ble_head");
+	config_free(c);
+}
+
+static void
+test_etc_config(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	c = load_file("etc/config.json", NULL);
+	assert_string_equal(c->user, "rdfm-mcumgr");
+	assert_string_equal(c->key_dir, "/var/lib/rdfm-mcumgr/keys");
+	assert_int_equal(c->update_interval_ms, 15 * 60000);
+	/* Per-device and per-group timeouts override only what they name. */
+	assert_int_equal(c->devices[0].timeouts.reboot_ms, 60000);
+	assert_int_equal(c->devices[1].timeouts.reboot_ms, 120000);
+	assert_int_equal(c->devices[1].timeouts.request_ms, 5000);
+	assert_int_equal(c->devices[1].update_interval_ms, 30 * 60000);
+	assert_int_equal(c->groups[0].timeouts.confirm_ms, 600000);
+	assert_int_equal(c->groups[0].timeouts.stall_ms, 60000);
+	assert_int_equal(c->groups[0].update_interval_ms, 3600000);
+	assert_string_equal(c->groups[0].members[1].transport.host, "fd00::3");
+	assert_int_equal(c->groups[0].members[1].transport.port, 1337);
+	assert_int_equal(c->devices[0].transport.mtu, 256);
+	config_free(c);
+}
+
+static void
+test_flags_override_file(void **state)
+{
+	struct config_overrides ov = {0};
+	struct config *c;
+	char want[PATH_MAX + 32];
+
+	(void)state;
+	ov.server = "https://other.test";
+	ov.key_dir = "k2";
+	ov.state_dir = "/srv/state";
+	ov.retries = 7;
+	ov.has_retries = true;
+	ov.interval_ms = 42000;
+	ov.has_interval = true;
+	c = load_file("tests/data/config/go-example.json", &ov);
+	assert_string_equal(c->server, "https://other.test");
+	snprintf(want, sizeof(want), "%s/k2", tmpdir);
+	assert_string_equal(c->key_dir, want);
+	snprintf(want, sizeof(want), "%s/k2/serial.key", tmpdir);
+	assert_string_equal(c->devices[1].key_path, want);
+	assert_string_equal(c->state_dir, "/srv/state");
+	assert_int_equal(c->retries, 7);
+	assert_int_equal(c->update_interval_ms, 42000);
+	/* A device's own interval still wins; the others take the flag's. */
+	assert_int_equal(c->devices[0].update_interval_ms, 15000);
+	assert_int_equal(c->devices[1].update_interval_ms, 42000);
+	assert_int_equal(c->groups[0].update_interval_ms, 42000);
+	config_free(c);
+
+	/* retries 0 from a flag means unlimited, and beats the file's 3. */
+	memset(&ov, 0, sizeof(ov));
+	ov.has_retries = true;
+	c = load_file("tests/data/config/go-example.json", &ov);
+	assert_int_equal(c->retries, 0);
+	config_free(c);
+
+	/* A server given only as a flag is enough. */
+	memset(&ov, 0, sizeof(ov));
+	ov.server = "http://flag.test";
+	c = load_str("{'key_dir':'k','devices':[" DEV(
+	                 "a", "1", SERIAL("/dev/ttyS0")) "]}",
+	             &ov);
+	assert_non_null(c);
+	assert_string_equal(c->server, "http://flag.test");
+	config_free(c);
+}
+
+static void
+test_search_order(void **state)
+{
+	char home[PATH_MAX + 16], homecfg[PATH_MAX + 64], *oldhome;
+	struct config *c;
+
+	(void)state;
+	snprintf(home, sizeof(home), "%s/home", tmpdir);
+	snprintf(homecfg, sizeof(homecfg), "%s/.config/rdfm-mcumgr", home);
+	assert_int_equal(system("mkdir -p home/.config/rdfm-mcumgr"), 0);
+	oldhome = getenv("HOME") != NULL ? strdup(getenv("HOME")) : NULL;
+	setenv("HOME", home, 1);
+	strcat(homecfg, "/config.json");
+	write_cfg(homecfg, HDR "'devices':[" DEV("from-home", "1",
+	                                         SERIAL("/dev/ttyS0")) "]}");
+	c = config_load(NULL, NULL, errbuf, sizeof(errbuf));
+	assert_non_null(c);
+	assert_string_equal(c->devices[0].name, "from-home");
+	assert_string_equal(c->path, homecfg);
+	config_free(c);
+
+	/* ./config.json comes first. */
+	write_cfg(
+	    "config.json",
+	    HDR "'devices':[" DEV("from-cwd", "1", SERIAL("/dev/ttyS0")) "]}");
+	c = config_load(NULL, NULL, errbuf, sizeof(errbuf));
+	assert_non_null(c);
+	assert_string_equal(c->devices[0].name, "from-cwd");
+	config_free(c);
+	unlink("config.json");
+	unlink(homecfg);
+
+	if (access("/etc/rdfm-mcumgr/config.json", F_OK) != 0) {
+		assert_null(config_load(NULL, NULL, errbuf, sizeof(errbuf)));
+		assert_non_null(strstr(errbuf, "no config file found"));
+		assert_non_null(strstr(errbuf, "-c/--config"));
+	}
+	if (oldhome != NULL)
+		setenv("HOME", oldhome, 1);
+	free(oldhome);
+}
+
+static void
+test_err_unreadable_file(void **state)
+{
+	char path[PATH_MAX + 32];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/nope.json", tmpdir);
+	assert_null(config_load(path, NULL, errbuf, sizeof(errbuf)));
+	assert_non_null(strstr(errbuf, path));
+	assert_non_null(strstr(errbuf, "cannot read: No such file"));
+	assert_null(config_load(tmpdir, NULL, errbuf, sizeof(errbuf)));
+	assert_non_null(strstr(errbuf, "not a regular file"));
+}
+
+static void
+test_err_bad_json(void **state)
+{
+	char want[PATH_MAX + 64];
+
+	(void)state;
+	assert_null(load_str("{\n'server': 'x',\n'key_dir' 'k'\n}", NULL));
+	snprintf(want, sizeof(want), "%s:3:", cfgpath);
+	if (strstr(errbuf, want) == NULL || !strstr(errbuf, "invalid JSON"))
+		fail_msg("\"%s\" lacks \"%s\"", errbuf, want);
+	assert_null(load_str("{'server':'x'", NULL));
+	assert_non_null(strstr(errbuf, "unexpected end of file"));
+	assert_null(load_str("{} {}", NULL));
+	assert_non_null(strstr(errbuf, "unexpected text after"));
+	expect_error("[1,2]", "(top level)", "expected a JSON object");
+}
+
+static void
+test_err_wrong_types(void **state)
+{
+	(void)state;
+	expect_error(HDR "'retries':'3','devices':[" DEV(
+	                 "a", "1", SERIAL("/dev/ttyS0")) "]}",
+	             "retries", "expected an integer, found a string");
+	expect_error(HDR "'retries':-1,'devices':[" DEV(
+	                 "a", "1", SERIAL("/dev/ttyS0")) "]}",
+	             "retries", "expected an integer from 0");
+	expect_error(HDR "'devices':{}}", "devices",
+	             "expected an array, found an object");
+	expect_error(
+	    HDR "'devices':[" DEV("a", "1",
+	                          SERIAL("/dev/ttyS0")) ","
+	                                                "{'name':'b','id':2}]}",
+	    "devices[1].id", "expected a string");
+	expect_error(HDR "'devices':[{'name':'a','id':'1','dev_type':'t',"
+	                 "'key':'a.key','self_confirm':'yes'," SERIAL(
+	                     "/dev/ttyS0") "}]}",
+	             "devices[0].self_confirm", "expected true or false");
+	expect_error(HDR "'devices':[" DEV(
+	                 "a", "1",
+	                 "'transport':{'type':'serial','device':'/dev/ttyS0',"
+	                 "'baud':'115200'}") "]}",
+	             "devices[0].transport.baud",
+	             "expected an integer, found a string");
+	expect_error(HDR "'devices':[" DEV(
+	                 "a", "1",
+	                 "'transport':{'type':'serial','device':'/dev/ttyS0',"
+	                 "'mtu':12.5}") "]}",
+	             "devices[0].transport.mtu", "expected an integer");
+	expect_error(HDR "'devices':[" DEV("a", "1", "'transport':'udp'") "]}",
+	             "devices[0].transport", "expected an object");
+	expect_error(HDR "'devices':[42]}", "devices[0]", "expected an object");
+	expect_error("{'server':'ftp://x','key_dir':'k','devices':[" DEV(
+	                 "a", "1", SERIAL("/dev/ttyS0")) "]}",
+	             "server", "not an http:// or https:// URL");
+}
+
+static void
+test_err_unknown_transport(void **state)
+{
+	(void)state;
+	expect_error(
+	    HDR "'devices':[" DEV("a", "1", "'transport':{'type':'usb'}") "]}",
+	    "devices[0].transport.type",
+	    "unknown transport type \"usb\" (expected serial, udp or ble)");
+}
+
+static void
+test_err_missing_keys(void **state)
+{
+	(void)state;
+	expect_error("{'key_dir':'k','devices':[" DEV(
+	                 "a", "1", SERIAL("/dev/ttyS0")) "]}",
+	             "server", "missing");
+	expect_error("{'server':'http://s','devices':[" DEV(
+	                 "a", "1", SERIAL("/dev/ttyS0")) "]}",
+	             "key_dir", "-k/--key-dir");
+	expect_error(HDR
+	             "'devices':[{'name':'a','dev_type':'t','key':'k'," SERIAL(
+	                 "/dev/ttyS0") "}]}",
+	             "devices[0].id", "missing: expected a string");
+	expect_error(HDR "'devices':[{'name':'a','id':'1','key':'k'," SERIAL(
+	                 "/dev/ttyS0") "}]}",
+	             "devices[0].dev_type", "missing");
+	expect_error(HDR "'devices':[{'name':'a','id':'1','dev_type':'t',"
+	                 "'key':'k'}]}",
+	             "devices[0].transport", "missing");
+	expect_error(HDR "'devices':[" DEV(
+	                 "a", "1", "'transport':{'type':'serial'}") "]}",
+	             "devices[0].transport.device", "missing");
+	expect_error(
+	    HDR "'devices':[" DEV("a", "1", "'transport':{'type':'ble'}") "]}",
+	    "devices[0].transport.peer_name", "missing");
+	expect_error(HDR "'groups':[{'name':'g','id':'g','type':'t','key':'g',"
+	                 "'members':[{'name':'m'," UDP("10.0.0.1:1") "}]}]}",
+	             "groups[0].members[0].device", "missing");
+	expect_error(HDR "'groups':[{'name':'g','id':'g','key':'g',"
+	                 "'members':[{'name':'m','device':'d'," UDP(
+	                     "10.0.0.1:1") "}]}]}",
+	             "groups[0].type", "missing");
+}
+
+static void
+test_err_duplicate_ids_names(void **state)
+{
+	(void)state;
+	expect_error(HDR
+	             "'devices':[" DEV("a", "1", SERIAL("/dev/ttyS0")) "," DEV(
+	                 "b", "1", SERIAL("/dev/ttyS1")) "]}",
+	             "devices[1].id", "already the id of devices[0].id");
+	expect_error(HDR "'devices':[" DEV(
+	                 "a", "1",
+	                 SERIAL("/dev/ttyS0")) ","
+	                                       "{'name':'a','id':'2','dev_type'"
+	                                       ":'t','key':'b.key'," SERIAL(
+	                                           "/dev/ttyS1") "}]}",
+	             "devices[1].name", "already the name of devices[0].name");
+	/* Devices and groups share the server's id space. */
+	expect_error(
+	    HDR "'devices':[" DEV(
+	        "a", "1",
+	        SERIAL(
+	            "/dev/ttyS0")) "],"
+	                           "'groups':[{'name':'g','id':'1','type':'t','"
+	                           "key':'g',"
+	                           "'members':[{'name':'m','device':'d'," UDP(
+	                               "10.0.0.1:1") "}]}]}",
+	    "groups[0].id", "already the id of devices[0].id");
+	/* Two boards with one key would be one identity on the server. */
+	expect_error(HDR "'devices':[" DEV(
+	                 "a", "1",
+	                 SERIAL("/dev/ttyS0")) ","
+	                                       "{'name':'b','id':'2','dev_type'"
+	                                       ":'t','key':'a.key'," SERIAL(
+	                                           "/dev/ttyS1") "}]}",
+	             "devices[1].key",
+	             "already the key file of devices[0].key");
+}
+
+static void
+test_err_same_link(void **state)
+{
+	(void)state;
+	expect_error(HDR
+	             "'devices':[" DEV("a", "1", SERIAL("/dev/ttyS0")) "," DEV(
+	                 "b", "2", SERIAL("/dev/ttyS0")) "]}",
+	             "devices[1].transport.device",
+	             "the same serial device as devices[0].transport");
+	expect_error(
+	    HDR "'devices':[" DEV(
+	        "a", "1",
+	        UDP("10.0.0.1:1337")) "],"
+	                              "'groups':[{'name':'g','id':'g','type':'"
+	                              "t','key':'g',"
+	                              "'members':[{'name':'m','device':'d'"
+	                              "," UDP("10.0.0.1:1337") "}]}]}",
+	    "groups[0].members[0].transport.address",
+	    "the same UDP address as devices[0].transport");
+	expect_error(HDR
+	             "'devices':[" DEV("a", "1", UDP("Board.local:7")) "," DEV(
+	                 "b", "2", UDP("board.LOCAL:7")) "]}",
+	             "devices[1].transport.address", "the same UDP address");
+}
+
+static void
+test_err_empty_devices_and_groups(void **state)
+{
+	(void)state;
+	expect_error(HDR "'devices':[],'groups':[]}", "devices",
+	             "no devices and no groups");
+	expect_error("{'server':'http://s','key_dir':'k'}", "devices",
+	             "no devices and no groups");
+}
+
+static void
+test_err_group_without_members(void **state)
+{
+	(void)state;
+	expect_error(HDR "'groups':[{'name':'g','id':'g','type':'t','key':'g',"
+	                 "'members':[]}]}",
+	             "groups[0].members",
+	             "empty: expected an array of at least one");
+	expect_error(HDR "'groups':[{'name':'g','id':'g','type':'t',"
+	                 "'key':'g'}]}",
+	             "groups[0].members", "missing");
+}
+
+static void
+test_err_duplicate_member_device(void **state)
+{
+	(void)state;
+	expect_error(
+	    HDR "'groups':[{'name':'g','id':'g','type':'t','key':'g',"
+	        "'members':[{'name':'m1','device':'d'," UDP(
+	            "10.0.0.1:1") "},{'name':'m2','device':'d'," UDP("10.0.0.2:"
+	                                                             "1") "}]}]"
+	                                                                  "}",
+	    "groups[0].members[1].device",
+	    "already the image (device) name in this group of "
+	    "groups[0].members[0].device");
+}
+
+static void
+test_err_bad_duration(void **state)
+{
+	(void)state;
+	expect_error(HDR "'update_interval':'10 minutes','devices':[" DEV(
+	                 "a", "1", SERIAL("/dev/ttyS0")) "]}",
+	             "update_interval", "is not a duration");
+	expect_error(
+	    HDR "'devices':[{'name':'a','id':'1','dev_type':'t',"
+	        "'key':'a','update_interval':'15'," SERIAL("/dev/ttyS0") "}]}",
+	    "devices[0].update_interval", "missing unit");
+	expect_error(HDR "'timeouts':{'erase':'0s'},'devices':[" DEV(
+	                 "a", "1", SERIAL("/dev/ttyS0")) "]}",
+	             "timeouts.erase", "must be longer than 0");
+	expect_error(HDR "'update_interval':10,'devices':[" DEV(
+	                 "a", "1", SERIAL("/dev/ttyS0")) "]}",
+	             "update_interval", "expected a duration string");
+	expect_error(HDR "'groups':[{'name':'g','id':'g','type':'t','key':'g',"
+	                 "'timeouts':{'confirm':'5x'},'members':[{'name':'m',"
+	                 "'device':'d'," UDP("10.0.0.1:1") "}]}]}",
+	             "groups[0].timeouts.confirm", "unknown unit");
+}
+
+static void
+test_err_address_without_port(void **state)
+{
+	static const struct {
+		const char *addr, *what;
+	} cases[] = {
+	    {"192.168.1.2", "has no port"},
+	    {"192.168.1.2:", "has no port"},
+	    {"[::1]", "has no port"},
+	    {"::1:1337", "needs brackets"},
+	    {"10.0.0.1:70000", "from 1 to 65535"},
+	    {"10.0.0.1:0", "from 1 to 65535"},
+	    {"10.0.0.1:12ab", "from 1 to 65535"},
+	    {"[::g]:1", "not an IPv6 address"},
+	    {"bad host:1", "not an IPv4 address or host name"},
+	};
+	char text[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text),
+		         HDR
+		         "'groups':[{'name':'g','id':'g','type':'t','key':'g',"
+		         "'members':[{'name':'m','device':'d','transport':"
+		         "{'type':'udp','address':'%s'}}]}]}",
+		         cases[i].addr);
+		expect_error(text, "groups[0].members[0].transport.address",
+		             cases[i].what);
+	}
+}
+
+static void
+test_err_nonstandard_baud(void **state)
+{
+	(void)state;
+	expect_error(HDR "'devices':[" DEV(
+	                 "a", "1",
+	                 "'transport':{'type':'serial','device':'/dev/ttyS0',"
+	                 "'baud':12345}") "]}",
+	             "devices[0].transport.baud",
+	             "12345 is not a standard serial rate");
+	expect_error(HDR "'devices':[" DEV(
+	                 "a", "1",
+	                 "'transport':{'type':'serial','device':'/dev/ttyS0',"
+	                 "'baud':0}") "]}",
+	             "devices[0].transport.baud", "expected an integer from 1");
+}
+
+static void
+test_unknown_keys_warn(void **state)
+{
+	char cap[PATH_MAX + 32], *out;
+	struct config *c;
+	int saved;
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	snprintf(cap, sizeof(cap), "%s/stderr.txt", tmpdir);
+	f = fopen(cap, "w+");
+	assert_non_null(f);
+	fflush(stderr);
+	saved = dup(2);
+	dup2(fileno(f), 2);
+	c = load_str(HDR "'colour':'blue','devices':[{'name':'a','id':'1',"
+	                 "'device_type':'alias','key':'a',"
+	                 "'transport':{'type':'serial','device':'/dev/ttyS0',"
+	                 "'parity':'none'}}]}",
+	             NULL);
+	dup2(saved, 2);
+	close(saved);
+	assert_non_null(c);
+	/* device_type is the Go documentation's spelling of dev_type. */
+	assert_string_equal(c->devices[0].dev_type, "alias");
+	config_free(c);
+	out = calloc(1, 8192);
+	rewind(f);
+	n = fread(out, 1, 8191, f);
+	out[n] = '\0';
+	fclose(f);
+	assert_non_null(strstr(out, "level=WARN"));
+	assert_non_null(strstr(out, "key=\"colour\""));
+	assert_non_null(strstr(out, "key=\"devices[0].transport.parity\""));
+	free(out);
+}
+
+static int
+setup(void **state)
+{
+	const char *src = getenv("SRC");
+
+	(void)state;
+	log_init(0, NULL);
+	if (realpath(src != NULL ? src : ".", srcdir) == NULL ||
+	    mkdtemp(tmpdir) == NULL || chdir(tmpdir) == -1)
+		return -1;
+	/* Relative paths resolve against the working directory. */
+	snprintf(cfgpath, sizeof(cfgpath), "%s/cfg.json", tmpdir);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[256];
+
+	(void)state;
+	if (chdir("/") == -1)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_go_example),
+	    cmocka_unit_test(test_etc_config),
+	    cmocka_unit_test(test_flags_override_file),
+	    cmocka_unit_test(test_search_order),
+	    cmocka_unit_test(test_err_unreadable_file),
+	    cmocka_unit_test(test_err_bad_json),
+	    cmocka_unit_test(test_err_wrong_types),
+	    cmocka_unit_test(test_err_unknown_transport),
+	    cmocka_unit_test(test_err_missing_keys),
+	    cmocka_unit_test(test_err_duplicate_ids_names),
+	    cmocka_unit_test(test_err_same_link),
+	    cmocka_unit_test(test_err_empty_devices_and_groups),
+	    cmocka_unit_test(test_err_group_without_members),
+	    cmocka_unit_test(test_err_duplicate_member_device),
+	    cmocka_unit_test(test_err_bad_duration),
+	    cmocka_unit_test(test_err_address_without_port),
+	    cmocka_unit_test(test_err_nonstandard_baud),
+	    cmocka_unit_test(test_unknown_keys_warn),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
