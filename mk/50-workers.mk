@@ -28,3 +28,6 @@ rdfm-mcumgr-worker-serial_SRCS := workers/serial/serial.c $(ENGINE_SRCS) \
 # A supervisor stand-in that runs one operation through a worker (tests).
 TOOL_PROGRAMS += ipc-drive
 ipc-drive_SRCS := tests/tools/ipc-drive.c $(IPC_SRCS) $(COMMON_SRCS)
+
+TESTS += test_engine
+test_engine_SRCS := tests/unit/test_engine.c $(ENGINE_SRCS) $(COMMON_SRCS)
