@@ -198,7 +198,8 @@ sandbox_filter(unsigned int flags)
 		goto out;
 	/* abort() signals itself, and only itself. */
 	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-	                     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid())) != 0)
+	                     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0)) !=
+	    0)
 		goto out;
 	/* glibc may grow the heap with mmap + mprotect; never executable. */
 	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
@@ -210,15 +211,15 @@ sandbox_filter(unsigned int flags)
 		for (i = 0; i < sizeof(tty_ioctls) / sizeof(tty_ioctls[0]); i++)
 			if (seccomp_rule_add(
 			        ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-			        SCMP_A1(SCMP_CMP_EQ, tty_ioctls[i])) != 0)
+			        SCMP_A1(SCMP_CMP_EQ, tty_ioctls[i], 0)) != 0)
 				goto out;
 	}
 #ifdef SANITIZER_BUILD
 	/* Read-only opens (of /proc) only: creating a file still kills. */
 	if (ALLOW(sandbox_sanitizer) == -1 ||
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-		SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT, O_RDONLY)) !=
-		0)
+	                     SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT,
+	                             O_RDONLY)) != 0)
 		goto out;
 #endif
 #undef ALLOW
