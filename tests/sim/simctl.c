@@ -515,10 +515,10 @@ cmd_rate(int n, const char *text)
 		}
 	}
 	dt = now_s() - t0;
-	printf("rate sent=%llu received=%llu seconds=%.3f bps_out=%.0f "
-	       "bps_in=%.0f\n",
+	/* Ping-pong: one direction at a time, so the sum is the line rate. */
+	printf("rate sent=%llu received=%llu seconds=%.3f bps=%.0f\n",
 	       (unsigned long long)bytes_sent, (unsigned long long)bytes_recv,
-	       dt, bytes_sent / dt, bytes_recv / dt);
+	       dt, (double)(bytes_sent + bytes_recv) / dt);
 	return 0;
 }
 

@@ -1,0 +1,90 @@
+#!/bin/bash
+# The virtual board over its serial link: golden frames on the wire, the
+# receive-buffer limit (buf_size - 4 on serial), USB re-enumeration on
+# reset, pacing at --baud (bytes per second, generous bounds), console
+# noise mixed into the output, and corrupted replies.
+. "$(dirname "$0")/../lib.sh"
+. "$SRC/tests/sim/it-lib.sh"
+
+start_sim s serial --serial "$T/tty" || {
+	not_ok "simulator starts" "no READY line"
+	exit 1
+}
+check "READY names the link" grep -qx "READY serial $T/tty" "$T/s.out"
+check "the link is a symlink to a pty" bash -c '[[ $(readlink "$0") == /dev/pts/* ]]' "$T/tty"
+
+# Golden frames: an echo "hi" request typed by hand, the reply as bytes
+# (length, packet, CRC-16/XMODEM, base64, 06 09 marker, newline).
+exec 3<>"$T/tty"
+stty -F "$T/tty" raw -echo
+xxd -r -p <<<0609414241434141414741414141414b46685a474a6f61516b580a >&3
+got=$(timeout 3 head -c 31 <&3 | xxd -p | tr -d '\n')
+check "echo over serial: golden reply frame" \
+	[ "$got" = 0609414245444141414841414141414c3968636d4a6f61662f3566413d3d0a ]
+exec 3>&-
+
+out=$(cl echo hello)
+check "sim-client echo over serial" [ "$(rfield .r <<<"$out")" = hello ]
+# On serial the buffer also holds length and CRC: 380 bytes pass, 381 not.
+out=$(cl raw "$(echo_pkt 366)")
+check "a packet of buf_size - 4 bytes is answered" grep -q '^hdr ' <<<"$out"
+out=$(cl --timeout-ms 700 raw "$(echo_pkt 367)")
+check "a packet of buf_size - 3 bytes gets no reply" [ "$out" = timeout ]
+check "... counted as dropped" [ "$(st .counters.dropped)" = 1 ]
+stop_sim
+check "the link is removed at exit" [ ! -e "$T/tty" ]
+
+# Re-enumeration: a reset closes the pty and makes a new one at the path.
+start_sim r serial --serial "$T/acm" --reenumerate --reboot-ms 800 || exit 1
+exec 4<>"$T/acm"
+cl reset >/dev/null
+wait_status '.state == "down"' 5
+check "while resetting the device is gone" [ ! -e "$T/acm" ]
+wait_status '.state == "up"' 10
+check "after the reboot the device is back" [ -L "$T/acm" ]
+check_fails "writing to the old terminal fails (hang-up)" bash -c 'echo x >&4' 2>/dev/null
+exec 4>&-
+out=$(cl echo again)
+check "the new terminal answers" [ "$(rfield .r <<<"$out")" = again ]
+stop_sim
+
+# Without --reenumerate the same terminal stays.
+start_sim n serial --serial "$T/uart" --reboot-ms 300 || exit 1
+before=$(readlink "$T/uart")
+cl reset >/dev/null
+wait_status '.state == "up" and .counters.resets == 1' 10
+check "a plain UART keeps its terminal across a reset" [ "$(readlink "$T/uart")" = "$before" ]
+stop_sim
+
+# Pacing: echo ping-pong at 19200 baud moves 1920 bytes/s on the line.
+text=$(head -c 200 /dev/zero | tr '\0' 'p')
+start_sim p serial --serial "$T/slow" --baud 19200 || exit 1
+out=$(cl --timeout-ms 5000 rate 8 "$text")
+bps=$(sed -n 's/^rate .* bps=\([0-9]*\)$/\1/p' <<<"$out")
+echo "# 19200 baud: $out"
+check "--baud 19200 paces the line near 1920 bytes/s (got ${bps:-none})" \
+	[ "${bps:-0}" -ge 900 -a "${bps:-99999}" -le 2300 ]
+stop_sim
+start_sim f serial --serial "$T/fast" || exit 1
+out=$(cl --timeout-ms 5000 rate 8 "$text")
+fast=$(sed -n 's/^rate .* bps=\([0-9]*\)$/\1/p' <<<"$out")
+check "unpaced, the same exchange is much faster ($fast bytes/s)" \
+	[ "${fast:-0}" -ge $((bps * 3)) ]
+stop_sim
+
+# Console noise: log lines between frames; SMP still works.
+start_sim c serial --serial "$T/noisy" --console-noise || exit 1
+check "console lines appear on the line" bash -c \
+	'timeout 2 cat "$0" | grep -aq "<inf> smp_sample"' "$T/noisy"
+out=$(cl echo "through the noise")
+check "SMP works with console noise" [ "$(rfield .r <<<"$out")" = "through the noise" ]
+stop_sim
+
+# Corrupted replies fail their CRC: the client sees nothing.
+start_sim x serial --serial "$T/bad" --corrupt-rate 1 || exit 1
+out=$(cl --timeout-ms 700 echo x)
+check "--corrupt-rate 1: every reply is corrupted" [ "$out" = timeout ]
+check "... though the board answered" [ "$(st .counters.replies)" = 1 ]
+stop_sim
+
+done_testing
