@@ -8,12 +8,14 @@ TOOL_PROGRAMS += rdfm-test-server
 rdfm-test-server_SRCS := tests/server/rdfm-test-server.c $(COMMON_SRCS)
 rdfm-test-server_LIBS := -levent_openssl
 
-# supervisor/keys.c is the foundation's; H6_KEYS lets a build stand in for
-# it while it is being written.
-H6_KEYS ?= supervisor/keys.c
-
-ifneq ($(wildcard $(H6_KEYS)),)
 TOOL_PROGRAMS += rdfm-poll
-rdfm-poll_SRCS := tests/tools/rdfm-poll.c $(RDFM_SRCS) $(H6_KEYS) \
+rdfm-poll_SRCS := tests/tools/rdfm-poll.c $(RDFM_SRCS) supervisor/keys.c \
 	$(COMMON_SRCS)
-endif
+
+TESTS += test_rdfm_parse
+test_rdfm_parse_SRCS := tests/unit/test_rdfm_parse.c $(RDFM_SRCS) \
+	supervisor/keys.c $(COMMON_SRCS)
+
+FUZZERS += fuzz_rdfm_rsp
+fuzz_rdfm_rsp_SRCS := tests/fuzz/fuzz_rdfm_rsp.c $(RDFM_SRCS) \
+	supervisor/keys.c $(COMMON_SRCS)

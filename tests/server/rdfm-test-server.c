@@ -108,6 +108,8 @@ static struct {
 	struct faults faults;
 } srv;
 
+static void usage(void) __attribute__((noreturn));
+
 static void
 usage(void)
 {

@@ -44,6 +44,8 @@ static int interval_ms = 200;
 static int checks = 1;
 static bool no_download;
 
+static void usage(void) __attribute__((noreturn));
+
 static void
 usage(void)
 {
