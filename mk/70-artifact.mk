@@ -9,7 +9,7 @@ rdfm-mcumgr-client_SRCS += $(ARTIFACT_SRCS) supervisor/cmd_artifact.c \
 TOOL_PROGRAMS += artifact-inspect
 artifact-inspect_SRCS := tests/tools/artifact_inspect.c \
 	supervisor/cmd_artifact.c $(ARTIFACT_SRCS) $(MCUBOOT_SRCS) \
-	$(COMMON_SRCS)
+	$(CONFIG_SRCS) $(COMMON_SRCS)
 
 TESTS += test_artifact
 test_artifact_SRCS := tests/unit/test_artifact.c $(ARTIFACT_SRCS) \

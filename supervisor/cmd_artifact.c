@@ -1,7 +1,9 @@
 /*
- * `rdfm-mcumgr-client artifact inspect FILE [--json] [--verify-key PEM]`:
- * reads an artifact exactly as an update would (without extracting it) and
- * prints what it holds.  Exits 0 only for an artifact the client accepts.
+ * `rdfm-mcumgr-client [-c CONFIG] artifact inspect FILE [--json]
+ * [--verify-key PEM]`: reads an artifact exactly as an update would
+ * (without extracting it) and prints what it holds.  Exits 0 only for an
+ * artifact the client accepts: with -c, under that config's
+ * artifact_verify_key.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -11,6 +13,8 @@
 #include <json-c/json.h>
 
 #include "artifact.h"
+#include "supervisor.h"
+#include "xmalloc.h"
 
 static void
 usage(FILE *f)
@@ -113,6 +117,8 @@ cmd_inspect(int argc, char **argv)
 	struct artifact_opts opts = {0};
 	struct artifact *a;
 	const char *keyfile = NULL;
+	char *keypath = NULL;
+	struct config *c;
 	char err[512];
 	int ch, json = 0, ret;
 
@@ -130,20 +136,30 @@ cmd_inspect(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return EX_USAGE;
 		}
 	}
 	if (argc - optind != 1) {
 		usage(stderr);
-		return 2;
+		return EX_USAGE;
+	}
+	/* An explicit config decides whether signatures are required. */
+	if (keyfile == NULL && gopts.config_path != NULL) {
+		if ((c = supervisor_load_config()) == NULL)
+			return EX_USAGE;
+		if (c->artifact_verify_key != NULL)
+			keyfile = keypath = xstrdup(c->artifact_verify_key);
+		config_free(c);
 	}
 	if (keyfile != NULL) {
 		opts.verify_key = artifact_key_load(keyfile, err, sizeof(err));
 		if (opts.verify_key == NULL) {
 			fprintf(stderr, "artifact inspect: %s\n", err);
-			return 2;
+			free(keypath);
+			return EX_USAGE;
 		}
 	}
+	free(keypath);
 	ret = artifact_read_file(argv[optind], &opts, &a, err, sizeof(err));
 	EVP_PKEY_free(opts.verify_key);
 	if (ret == -1) {
@@ -165,7 +181,7 @@ cmd_artifact(int argc, char **argv)
 {
 	if (argc < 2) {
 		usage(stderr);
-		return 2;
+		return EX_USAGE;
 	}
 	if (strcmp(argv[1], "inspect") == 0)
 		return cmd_inspect(argc - 1, argv + 1);
@@ -175,5 +191,5 @@ cmd_artifact(int argc, char **argv)
 	}
 	fprintf(stderr, "artifact: unknown command '%s'\n", argv[1]);
 	usage(stderr);
-	return 2;
+	return EX_USAGE;
 }

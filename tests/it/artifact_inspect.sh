@@ -204,6 +204,32 @@ tar -C sig2 --format=ustar -cf sigmanifest.rdfm version manifest \
 reject "manifest changed after signing" sigmanifest.rdfm \
 	"signature does not verify" --verify-key ec.pub
 
+# With -c, the config's artifact_verify_key decides, as in the daemon.
+cat >cfg.json <<EOF
+{"server": "http://127.0.0.1:1", "key_dir": "$T/keys",
+ "artifact_verify_key": "$T/ec.pub",
+ "devices": [{"name": "b", "id": "b1", "dev_type": "board-a", "key": "b.key",
+   "transport": {"type": "udp", "address": "127.0.0.1:1337"}}]}
+EOF
+mkdir -p keys
+if [ -x "$BIN/rdfm-mcumgr-client" ]; then
+	CFG=("$BIN/rdfm-mcumgr-client" -c cfg.json artifact inspect)
+else
+	CFG=("$BIN/artifact-inspect" -c cfg.json inspect)
+fi
+if "${CFG[@]}" signed-ec.rdfm >"$T/out" 2>"$T/err" && has "signed: yes, verified"; then
+	ok "config's artifact_verify_key verifies a signed artifact"
+else
+	not_ok "config's artifact_verify_key" "$(cat "$T/err" "$T/out")"
+fi
+"${CFG[@]}" single-none.rdfm >"$T/out" 2>"$T/err"
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q "artifact is not signed" "$T/err"; then
+	ok "config's artifact_verify_key refuses an unsigned artifact"
+else
+	not_ok "config's artifact_verify_key refuses unsigned" "exit $rc: $(cat "$T/err")"
+fi
+
 # --- broken variants --------------------------------------------------
 unpack single-none.rdfm base
 unpack group-none.rdfm gbase
