@@ -58,9 +58,11 @@ struct artifact {
 
 struct artifact_opts {
 	/*
-	 * Directory (the spool) to write payload files into, as
-	 * extract_dir/<file>; NULL only verifies.  Files of the same name
-	 * are replaced.  On error nothing extracted is left behind.
+	 * Directory (in the spool) to write payload files into, as
+	 * extract_dir/<file> (0600, fsync'ed); NULL only verifies.  Give
+	 * each artifact a directory of its own: group payload files are
+	 * named after their targets, and files of the same name are
+	 * replaced.  On error nothing extracted is left behind.
 	 */
 	const char *extract_dir;
 	/*

@@ -871,6 +871,37 @@ test_bad_manifest(void **state)
 	expect_reject(&p, NULL, "manifest lists unexpected path 'etc/passwd'");
 }
 
+/* The data tar ends inside the payload file. */
+static void
+test_truncated_data(void **state)
+{
+	struct artifact_opts o = {.extract_dir = spool};
+	struct parts p;
+
+	(void)state;
+	parts_init(&p, "zephyr-image");
+	make_inner(&p);
+	p.data_len = 512 + 600;
+	expect_reject(&p, &o, "runcated");
+	assert_int_equal(count_files(spool), 0);
+}
+
+/* A payload that fails its manifest checksum leaves nothing behind. */
+static void
+test_bad_payload_removed(void **state)
+{
+	struct artifact_opts o = {.extract_dir = spool};
+	struct parts p;
+
+	(void)state;
+	parts_init(&p, "zephyr-image");
+	make_inner(&p);
+	p.manifest[0] = p.manifest[0] == '0' ? '1' : '0';
+	expect_reject(
+	    &p, &o, "checksum of 'data/0000/zephyr.signed.bin' does not match");
+	assert_int_equal(count_files(spool), 0);
+}
+
 static void
 test_extract_dir_missing(void **state)
 {
@@ -910,6 +941,10 @@ main(void)
 	    cmocka_unit_test(test_hostile_entries),
 	    cmocka_unit_test(test_bad_json),
 	    cmocka_unit_test(test_bad_manifest),
+	    cmocka_unit_test_setup_teardown(test_truncated_data, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_payload_removed, setup,
+	                                    teardown),
 	    cmocka_unit_test(test_extract_dir_missing),
 	    cmocka_unit_test(test_garbage),
 	};
