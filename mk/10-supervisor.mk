@@ -16,3 +16,9 @@ test_keys_SRCS := tests/unit/test_keys.c $(KEYS_SRCS) $(COMMON_SRCS)
 
 TESTS += test_config
 test_config_SRCS := tests/unit/test_config.c $(CONFIG_SRCS) $(COMMON_SRCS)
+
+FUZZERS += fuzz_config
+fuzz_config_SRCS := tests/fuzz/fuzz_config.c $(CONFIG_SRCS) $(COMMON_SRCS)
+
+FUZZERS += fuzz_duration
+fuzz_duration_SRCS := tests/fuzz/fuzz_duration.c $(DURATION_SRCS)

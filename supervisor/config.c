@@ -131,7 +131,7 @@ static void
 kp_index(char *out, const char *kp, const char *key, size_t i)
 {
 	kp_cut(out, snprintf(out, KP_MAX, "%s%s%s[%zu]", kp,
-	    kp[0] != '\0' ? "." : "", key, i));
+	                     kp[0] != '\0' ? "." : "", key, i));
 }
 
 static const char *
@@ -1003,8 +1003,10 @@ parse_json(const char *path, const char *buf, size_t len, char *err,
 	size_t end;
 	int line, col;
 
-	if (len > INT_MAX)
+	if (len > CONFIG_MAX_BYTES) {
+		snprintf(err, errcap, "%s: larger than 1 MiB", path);
 		return NULL;
+	}
 	tok = json_tokener_new();
 	root = json_tokener_parse_ex(tok, buf, (int)len);
 	jerr = json_tokener_get_error(tok);
@@ -1068,33 +1070,22 @@ find_config(char *err, size_t errcap)
 }
 
 struct config *
-config_load(const char *path, const struct config_overrides *ov, char *err,
-            size_t errcap)
+config_load_buffer(const char *name, const char *buf, size_t len,
+                   const struct config_overrides *ov, char *err, size_t errcap)
 {
 	struct parse p;
 	struct config *c;
 	json_object *root;
-	char *found = NULL, *buf;
-	size_t len, i;
+	size_t i;
 	int rc;
 
 	if (errcap > 0)
 		err[0] = '\0';
-	if (path == NULL && (path = found = find_config(err, errcap)) == NULL)
+	if ((root = parse_json(name, buf, len, err, errcap)) == NULL)
 		return NULL;
-	if ((buf = read_file(path, &len, err, errcap)) == NULL) {
-		free(found);
-		return NULL;
-	}
-	root = parse_json(path, buf, len, err, errcap);
-	free(buf);
-	if (root == NULL) {
-		free(found);
-		return NULL;
-	}
 
 	c = xcalloc(1, sizeof(*c));
-	c->path = absolute_path(path);
+	c->path = absolute_path(name);
 	c->update_interval_ms = CONFIG_DEFAULT_INTERVAL_MS;
 	c->spool_max_bytes = CONFIG_DEFAULT_SPOOL_MAX;
 	c->timeouts.request_ms = 5 * 1000;
@@ -1104,7 +1095,7 @@ config_load(const char *path, const struct config_overrides *ov, char *err,
 	c->timeouts.stall_ms = 60 * 1000;
 
 	memset(&p, 0, sizeof(p));
-	p.file = path;
+	p.file = name;
 	p.err = err;
 	p.errcap = errcap;
 	rc = parse_top(&p, c, root, ov);
@@ -1115,11 +1106,32 @@ config_load(const char *path, const struct config_overrides *ov, char *err,
 	free(p.ids);
 	free(p.names);
 	free(p.keys);
-	free(found);
 	if (rc == -1) {
 		config_free(c);
 		return NULL;
 	}
+	return c;
+}
+
+struct config *
+config_load(const char *path, const struct config_overrides *ov, char *err,
+            size_t errcap)
+{
+	struct config *c;
+	char *found = NULL, *buf;
+	size_t len;
+
+	if (errcap > 0)
+		err[0] = '\0';
+	if (path == NULL && (path = found = find_config(err, errcap)) == NULL)
+		return NULL;
+	if ((buf = read_file(path, &len, err, errcap)) == NULL) {
+		free(found);
+		return NULL;
+	}
+	c = config_load_buffer(path, buf, len, ov, err, errcap);
+	free(buf);
+	free(found);
 	return c;
 }
 

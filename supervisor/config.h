@@ -112,6 +112,10 @@ struct config_overrides {
  */
 struct config *config_load(const char *path, const struct config_overrides *ov,
                            char *err, size_t errcap);
+/* The same from memory; name stands for the file in messages. */
+struct config *config_load_buffer(const char *name, const char *buf, size_t len,
+                                  const struct config_overrides *ov, char *err,
+                                  size_t errcap);
 void config_free(struct config *);
 
 const char *transport_type_name(enum transport_type);
