@@ -53,9 +53,15 @@ has() {
 }
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
-# The TLV hash of an image written by make-artifact.sh: SHA-256 of all but
-# the 40-byte TLV area.
-tlvhash() { head -c $(($(stat -c %s "$1") - 40)) "$1" | sha256sum | cut -d' ' -f1; }
+# The TLV hash of an image written by make-artifact.sh: as mcuboot-mkimage
+# reads it, or (its own writer) the SHA-256 of all but the 40-byte TLV area.
+tlvhash() {
+	if [ -x "$BIN/mcuboot-mkimage" ]; then
+		"$BIN/mcuboot-mkimage" --print-hash "$1"
+	else
+		head -c $(($(stat -c %s "$1") - 40)) "$1" | sha256sum | cut -d' ' -f1
+	fi
+}
 
 # unpack ART DIR: the outer tar into DIR, inner tars as DIR/h/ and DIR/d/.
 unpack() {
