@@ -283,8 +283,15 @@ handle_pdu(const uint8_t *buf, size_t len)
 	if (att_decode(buf, len, &req, err, sizeof(err)) == -1) {
 		log_debug("ble: bad ATT PDU", "reason=%s", log_q(err));
 		/* Commands (bit 6) and responses get no error back. */
-		if ((buf[0] & 0x40) == 0 && buf[0] != ATT_OP_ERROR_RSP &&
-		    (buf[0] & 1) == 0)
+		if (len == 0 || (buf[0] & 0x40) != 0 || (buf[0] & 1) != 0)
+			return;
+		if (buf[0] == ATT_OP_MTU_REQ ||
+		    buf[0] == ATT_OP_FIND_INFO_REQ ||
+		    buf[0] == ATT_OP_READ_BY_TYPE_REQ ||
+		    buf[0] == ATT_OP_READ_BY_GROUP_REQ ||
+		    buf[0] == ATT_OP_WRITE_REQ)
+			att_error(buf[0], 0, ATT_ERR_INVALID_PDU);
+		else
 			att_error(buf[0], 0, ATT_ERR_REQ_NOT_SUPPORTED);
 		return;
 	}

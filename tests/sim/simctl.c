@@ -51,6 +51,7 @@ static struct {
 } queue[QUEUE_MAX];
 static size_t qn;
 static uint64_t bytes_sent, bytes_recv;
+static bool no_setup; /* BLE: no MTU exchange or discovery */
 
 static void
 usage(void)
@@ -583,6 +584,36 @@ att_req(const struct att_pdu *req, struct att_pdu *rsp, uint8_t *raw)
 	}
 }
 
+/*
+ * Raw ATT: send each PDU and print every PDU that comes back until the
+ * link has been quiet for a while ("att HEX"), or "closed".
+ */
+static int
+cmd_att(int n, char **pdus)
+{
+	uint8_t buf[ATT_MAX_MTU + 1];
+	struct pollfd p = {fd, POLLIN, 0};
+	ssize_t r;
+	int i, k;
+
+	for (i = 0; i < n; i++) {
+		r = parse_hex(pdus[i], buf, sizeof(buf));
+		if (send(fd, buf, (size_t)r, 0) == -1)
+			fatal("ble send failed", NULL);
+		while (poll(&p, 1, 400) > 0) {
+			if ((r = recv(fd, buf, sizeof(buf), 0)) <= 0) {
+				printf("closed\n");
+				return 0;
+			}
+			printf("att ");
+			for (k = 0; k < r; k++)
+				printf("%02x", buf[k]);
+			printf("\n");
+		}
+	}
+	return 0;
+}
+
 static void
 open_ble(const char *name)
 {
@@ -604,6 +635,8 @@ open_ble(const char *name)
 	                        nlen)) == -1)
 		fatal("cannot connect to the ble socket", "name=%s",
 		      log_q(name));
+	if (no_setup)
+		return;
 	att_uuid_parse(&svc, SMP_BLE_SERVICE_UUID);
 	att_uuid_parse(&chr, SMP_BLE_CHAR_UUID);
 	att_uuid16(&cccd, ATT_UUID_CCCD);
@@ -693,6 +726,7 @@ main(int argc, char **argv)
 	    {"v2", no_argument, NULL, '2'},
 	    {"mtu", required_argument, NULL, 'm'},
 	    {"seq", required_argument, NULL, 'q'},
+	    {"no-setup", no_argument, NULL, 'n'},
 	    {NULL, 0, NULL, 0},
 	};
 	uint8_t pkt[PKT_MAX], rsp[PKT_MAX], hash[SMP_HASH_LEN];
@@ -725,6 +759,9 @@ main(int argc, char **argv)
 		case 'm':
 			mtu = (uint16_t)atoi(optarg);
 			break;
+		case 'n':
+			no_setup = true;
+			break;
 		case 'q':
 			seq = (uint8_t)atoi(optarg);
 			break;
@@ -743,6 +780,8 @@ main(int argc, char **argv)
 	else
 		open_ble(link_arg);
 	cmd = argv[0];
+	if (strcmp(cmd, "att") == 0 && tr == T_BLE)
+		return cmd_att(argc - 1, argv + 1);
 
 	if (strcmp(cmd, "echo") == 0 && argc == 2)
 		l = smp_req_echo(pkt, sizeof(pkt), ver, seq++, argv[1]);
