@@ -37,6 +37,7 @@ struct rdfm_client {
 	char *ca_file;
 	uint64_t rng;
 	struct rdfm_dev *devs;
+	struct fetch *fetches;
 };
 
 /* One transfer on the multi handle: an API request or a download. */
@@ -66,15 +67,16 @@ struct waiter {
 /* A download shared by every device waiting for the same spool entry. */
 struct fetch {
 	struct xfer x;
+	struct fetch *next;
 	struct rdfm_client *c;
 	struct spool_entry *e;
 	struct waiter *waiters;
 	char *uri;
-	uint64_t offset;  /* where this transfer started in the file */
-	bool started;     /* first body byte seen, status checked */
-	bool body_ok;     /* the body is the file (200/206) */
-	bool local_error; /* a spool error aborted the transfer */
-	long range_start; /* from Content-Range, -1 when absent */
+	uint64_t offset;       /* where this transfer started in the file */
+	bool started;          /* first body byte seen, status checked */
+	bool body_ok;          /* the body is the file (200/206) */
+	bool local_error;      /* a spool error aborted the transfer */
+	long long range_start; /* from Content-Range, -1 when absent */
 	long long range_total;
 	char err[256];
 };
@@ -105,6 +107,7 @@ struct rdfm_dev {
 };
 
 static void multi_check(struct rdfm_client *);
+static void fetch_free(struct fetch *);
 static void dev_complete(struct rdfm_dev *);
 
 /* Parsers. */
@@ -484,6 +487,11 @@ rdfm_client_free(struct rdfm_client *c)
 		return;
 	if (c->devs != NULL)
 		fatalx("rdfm client freed with devices", NULL);
+	/* Transfers nobody waits for any more: keep what came for a resume. */
+	while (c->fetches != NULL) {
+		spool_abort(c->fetches->e, true);
+		fetch_free(c->fetches);
+	}
 	curl_multi_cleanup(c->multi);
 	event_free(c->timer);
 	free(c->ca_file);
@@ -1042,7 +1050,7 @@ fetch_header_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 		if (sscanf(line + 14, " bytes %lld-%lld/%lld", &a, &b, &t) ==
 		        3 &&
 		    a >= 0 && b >= a && t > b) {
-			f->range_start = (long)a;
+			f->range_start = a;
 			f->range_total = t;
 		}
 	}
@@ -1076,10 +1084,10 @@ fetch_start_body(struct fetch *f)
 		return 0;
 	}
 	if (code == 206) {
-		if (f->range_start != (long)f->offset) {
+		if (f->range_start != (long long)f->offset) {
 			snprintf(f->err, sizeof(f->err),
 			         "server answered the range request from byte "
-			         "%ld, asked for %" PRIu64,
+			         "%lld, asked for %" PRIu64,
 			         f->range_start, f->offset);
 			return -1;
 		}
@@ -1128,6 +1136,14 @@ fetch_drop_waiter(struct fetch *f, struct rdfm_dev *dev)
 static void
 fetch_free(struct fetch *f)
 {
+	struct fetch **pp;
+
+	for (pp = &f->c->fetches; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
 	xfer_cleanup(f->c, &f->x);
 	if (spool_fetch(f->e) == f)
 		spool_set_fetch(f->e, NULL);
@@ -1217,6 +1233,8 @@ fetch_start(struct rdfm_client *c, struct spool_entry *e, const char *uri,
 		return NULL;
 	}
 	spool_set_fetch(e, f);
+	f->next = c->fetches;
+	c->fetches = f;
 	easy = xfer_easy(c, &f->x, uri);
 	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 5L);

@@ -61,7 +61,10 @@ typedef void (*rdfm_cb)(struct rdfm_dev *dev, const struct rdfm_result *res,
 struct rdfm_client *rdfm_client_new(struct event_base *base,
                                     const char *ca_file, char *err,
                                     size_t errcap);
-/* Devices must be freed first. */
+/*
+ * Devices must be freed first.  Downloads still running are stopped; what
+ * they received stays in the spool for a resume.
+ */
 void rdfm_client_free(struct rdfm_client *c);
 
 /*

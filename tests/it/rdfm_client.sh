@@ -107,6 +107,16 @@ admin POST /admin/faults '{"reset": true, "slow_bps": 150000}' >/dev/null
 poll slow --device "s1:typeA:$T/k3.pem"
 check "slow download completes" has slow s1 "result=downloaded sha256=$SHA_A"
 
+# Shutting down mid-transfer keeps what came, for a resume.
+admin POST /admin/faults '{"reset": true, "slow_bps": 40000}' >/dev/null
+"$BIN/rdfm-poll" --server "$URL" --state-dir "$T/st-stop" --timeout 2 \
+	--device "s2:typeA:$T/k3.pem" >"$T/stop.out" 2>"$T/stop.err"
+check "stopped client: timed out mid-download" grep -q '^timeout' "$T/stop.out"
+check "stopped client: the partial file stays" \
+	test "$(stat -c %s "$T/st-stop/spool/$SHA_A.part" 2>/dev/null || echo 0)" -gt 0
+check "stopped client: clean shutdown (no leak or sanitizer report)" \
+	sh -c "! grep -Eq 'Sanitizer|runtime error' '$T/stop.err'"
+
 admin POST /admin/faults '{"reset": true, "truncate_after": 100000}' >/dev/null
 poll trunc --device "r1:typeA:$T/k3.pem"
 check "truncated download: resumed and verified" has trunc r1 "result=downloaded sha256=$SHA_A"
