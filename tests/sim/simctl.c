@@ -135,7 +135,9 @@ pump(int ms)
 	n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 	if (n < 0 && errno == ENOTSOCK)
 		n = read(fd, buf, sizeof(buf));
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	/* UDP: an ICMP "port unreachable" from a board that is gone. */
+	if (n < 0 &&
+	    (errno == EAGAIN || errno == EINTR || errno == ECONNREFUSED))
 		return 0;
 	if (n <= 0)
 		fatalx("link closed", NULL);
@@ -422,23 +424,28 @@ cmd_upload(const char *path, size_t chunk, size_t stop_at)
 		if (exchange(pkt,
 		             build_chunk(pkt, img, len, off, n, off == 0, sha),
 		             rsp, &rlen) == -1) {
-			if (++tries > 5)
+			if (++tries > 5) {
+				free(img);
 				return EXIT_TIMEOUT;
+			}
 			continue;
 		}
 		tries = 0;
 		rv = smp_rsp_image_upload(rsp, rlen, &err, &ur);
 		if (rv == SMP_E_BOARD) {
+			free(img);
 			printf("error %s\n",
 			       smp_err_str(&err, ebuf, sizeof(ebuf)));
 			return 1;
 		}
 		if (rv != SMP_OK) {
+			free(img);
 			printf("bad reply %s\n", smp_status_str(rv));
 			return 1;
 		}
 		printf("off %u\n", ur.off);
 		if (ur.off > len) {
+			free(img);
 			printf("board offset beyond the image\n");
 			return 1;
 		}
