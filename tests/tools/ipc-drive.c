@@ -5,7 +5,9 @@
  *   ipc-drive [options] WORKER (--udp ADDR | --serial PATH | --ble-att @NAME
  *       --peer NAME) COMMAND
  * COMMAND: echo TEXT | params | image-list | image-test HASH |
- *   image-confirm [HASH] | reset | image-upload FILE | none
+ *   image-confirm [HASH] | reset | image-upload FILE | none |
+ *   sleep MS | wait-up (until the link is reported up again)
+ * Several commands run one after the other when separated by ";".
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -42,8 +44,14 @@ struct drive {
 	int verbose;
 	double hold;
 	uint64_t abort_at;
-	char **cmd;
+	char **cmd; /* the current command */
 	int ncmd;
+	char **all; /* every command, ";"-separated */
+	int nall;
+	int pos;
+	uint64_t req; /* request id of the current command */
+	int waiting_up;
+	struct event *sleep_ev;
 	int status; /* exit code */
 	int done;
 	/* upload */
@@ -167,7 +175,7 @@ send_chunks(struct drive *d)
 		ch.offset = d->next;
 		ch.data.data = d->img + d->next;
 		ch.data.len = len;
-		env.request_id = 1;
+		env.request_id = d->req;
 		env.body_case = IPC__ENVELOPE__BODY_UPLOAD_CHUNK;
 		env.upload_chunk = &ch;
 		drive_send(d, &env, -1);
@@ -204,11 +212,13 @@ start_upload(struct drive *d, const char *path)
 	ub.sha256.len = 32;
 	ub.chunk_size = IPC_CHUNK_SIZE;
 	ub.window = d->window;
-	env.request_id = 1;
+	env.request_id = d->req;
 	env.body_case = IPC__ENVELOPE__BODY_UPLOAD_BEGIN;
 	env.upload_begin = &ub;
 	drive_send(d, &env, -1);
 }
+
+static void finish(struct drive *, int);
 
 static void
 start_command(struct drive *d)
@@ -223,7 +233,7 @@ start_command(struct drive *d)
 	uint8_t hash[32];
 
 	ipc__envelope__init(&env);
-	env.request_id = 1;
+	env.request_id = d->req;
 	if (strcmp(c, "echo") == 0 && d->ncmd == 2) {
 		ipc__echo__init(&echo);
 		echo.text = d->cmd[1];
@@ -260,9 +270,55 @@ start_command(struct drive *d)
 		return;
 	} else if (strcmp(c, "none") == 0) {
 		return;
+	} else if (strcmp(c, "sleep") == 0 && d->ncmd == 2) {
+		struct timeval tv;
+		long ms = strtol(d->cmd[1], NULL, 10);
+
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+		evtimer_add(d->sleep_ev, &tv);
+		return;
+	} else if (strcmp(c, "wait-up") == 0) {
+		d->waiting_up = 1;
+		return;
 	} else
 		usage();
 	drive_send(d, &env, -1);
+}
+
+/* The next ";"-separated command, or the end. */
+static void
+next_command(struct drive *d)
+{
+	int end;
+
+	if (d->pos >= d->nall) {
+		finish(d, d->status);
+		return;
+	}
+	for (end = d->pos; end < d->nall && strcmp(d->all[end], ";") != 0;
+	     end++)
+		;
+	d->cmd = d->all + d->pos;
+	d->ncmd = end - d->pos;
+	d->pos = end + 1;
+	d->req++;
+	free(d->img);
+	d->img = NULL;
+	d->next = 0;
+	d->credit = 0;
+	d->aborted = 0;
+	if (d->ncmd == 0)
+		usage();
+	start_command(d);
+}
+
+static void
+sleep_cb(evutil_socket_t s, short what, void *arg)
+{
+	(void)s;
+	(void)what;
+	next_command(arg);
 }
 
 static void
@@ -379,7 +435,10 @@ print_reply(struct drive *d, const Ipc__Reply *r)
 			       s->bootable, s->pending, s->confirmed, s->active,
 			       s->permanent);
 		}
-	finish(d, r->status == IPC__REPLY__STATUS__OK ? 0 : 1);
+	fflush(stdout);
+	if (r->status != IPC__REPLY__STATUS__OK)
+		d->status = 1;
+	next_command(d);
 }
 
 static void
@@ -406,12 +465,16 @@ on_msg(struct ipc *ipc, const Ipc__Envelope *env, int fd, void *arg)
 			return;
 		}
 		configure(d);
-		start_command(d);
+		next_command(d);
 		break;
 	case IPC__ENVELOPE__BODY_LINK_STATE:
 		printf("linkstate up=%d reason=\"%s\"\n", env->link_state->up,
 		       env->link_state->reason);
 		fflush(stdout);
+		if (env->link_state->up && d->waiting_up) {
+			d->waiting_up = 0;
+			next_command(d);
+		}
 		if (!env->link_state->up &&
 		    d->kind == IPC__LINK_CONFIG__KIND__SERIAL) {
 			d->reopen_tries = 0;
@@ -442,14 +505,14 @@ on_msg(struct ipc *ipc, const Ipc__Envelope *env, int fd, void *arg)
 			d->aborted = 1;
 			ipc__envelope__init(&ab);
 			ipc__upload_abort__init(&ua);
-			ab.request_id = 1;
+			ab.request_id = d->req;
 			ab.body_case = IPC__ENVELOPE__BODY_UPLOAD_ABORT;
 			ab.upload_abort = &ua;
 			drive_send(d, &ab, -1);
 		}
 		break;
 	case IPC__ENVELOPE__BODY_REPLY:
-		if (env->request_id == 1 && !d->done)
+		if (env->request_id == d->req && !d->done)
 			print_reply(d, env->reply);
 		else
 			printf("extra reply request=%llu\n",
@@ -558,8 +621,8 @@ main(int argc, char **argv)
 	if (argc < 2 || d.kind == -1 ||
 	    (d.kind == IPC__LINK_CONFIG__KIND__BLE && d.peer == NULL))
 		usage();
-	d.cmd = argv + 1;
-	d.ncmd = argc - 1;
+	d.all = argv + 1;
+	d.nall = argc - 1;
 	wargv[wargc++] = argv[0];
 	if (d.verbose)
 		wargv[wargc++] = (char *)(uintptr_t) "-v";
@@ -593,6 +656,7 @@ main(int argc, char **argv)
 	close(sv[1]);
 	d.base = event_base_new();
 	d.reopen_ev = evtimer_new(d.base, reopen_cb, &d);
+	d.sleep_ev = evtimer_new(d.base, sleep_cb, &d);
 	d.ipc = ipc_new(d.base, sv[0], on_msg, on_error, &d);
 	if (d.ipc == NULL)
 		fatalx("ipc_new", NULL);
@@ -607,6 +671,7 @@ main(int argc, char **argv)
 			printf("worker signal=%d\n", WTERMSIG(wst));
 	}
 	event_free(d.reopen_ev);
+	event_free(d.sleep_ev);
 	event_base_free(d.base);
 	free(d.img);
 	return d.status;
