@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "duration.h"
 #include "keys.h"
 #include "log.h"
@@ -527,8 +528,7 @@ static int
 run_daemon(void)
 {
 	struct config *c;
-	char iv[DURATION_BUFSZ];
-	size_t i;
+	int rc;
 
 	if ((c = supervisor_load_config()) == NULL)
 		return EX_CONFIG;
@@ -538,25 +538,9 @@ run_daemon(void)
 		config_free(c);
 		return EX_CONFIG;
 	}
-	for (i = 0; i < c->ndevices; i++)
-		log_info("Would update device",
-		         "device=%s transport=%s "
-		         "interval=%s",
-		         log_q(c->devices[i].name),
-		         transport_type_name(c->devices[i].transport.type),
-		         duration_format(c->devices[i].update_interval_ms, iv,
-		                         sizeof(iv)));
-	for (i = 0; i < c->ngroups; i++)
-		log_info("Would update group",
-		         "group=%s members=%zu "
-		         "interval=%s",
-		         log_q(c->groups[i].name), c->groups[i].nmembers,
-		         duration_format(c->groups[i].update_interval_ms, iv,
-		                         sizeof(iv)));
-	log_info("The update loop is not built yet; exiting", "once=%s",
-	         gopts.once ? "true" : "false");
+	rc = daemon_run(c, gopts.once);
 	config_free(c);
-	return 0;
+	return rc;
 }
 
 int

@@ -1,0 +1,75 @@
+/*
+ * The update daemon: one libevent loop holding the RDFM client, the spool,
+ * the journal and one worker per link, running every device's update state
+ * machine (update.c) and, later, every group's (group.c).
+ */
+#ifndef DAEMON_H
+#define DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "config.h"
+
+struct event_base;
+struct daemon;
+struct rdfm_client;
+struct spool;
+struct worker;
+
+/*
+ * Journal transitions, each written (journal_write) and then offered to
+ * journal_crashpoint() under this name, so RDFM_CRASH_AT=<name> kills the
+ * daemon right after the record is on disk and before the step it
+ * announces:
+ *   uploading   before the first upload packet goes to slot 1
+ *   pending     before slot 1 is marked for a test boot
+ *   resetting   before the reset
+ *   confirming  the board runs the new image; before confirming it (or
+ *               watching it confirm itself)
+ *   done        the update is finished; before "Update successful"
+ */
+#define DAEMON_CP_UPLOADING  "uploading"
+#define DAEMON_CP_PENDING    "pending"
+#define DAEMON_CP_RESETTING  "resetting"
+#define DAEMON_CP_CONFIRMING "confirming"
+#define DAEMON_CP_DONE       "done"
+
+/* Graceful stop: everything wound down within this, or the loop ends. */
+#define DAEMON_STOP_MS 9000
+
+/*
+ * Run the daemon on a loaded config (keys already exist).  once: one
+ * update cycle for every device, then return 0 when every device is up to
+ * date or was updated, 1 otherwise.  Without once, runs until SIGTERM or
+ * SIGINT and returns 0.
+ */
+int daemon_run(struct config *c, bool once);
+
+/* For the state machines (update.c, group.c). */
+struct event_base *daemon_base(struct daemon *d);
+const struct config *daemon_config(struct daemon *d);
+struct rdfm_client *daemon_rdfm(struct daemon *d);
+struct spool *daemon_spool(struct daemon *d);
+/* artifact_verify_key, loaded once; NULL when not configured. */
+EVP_PKEY *daemon_verify_key(struct daemon *d);
+bool daemon_once(const struct daemon *d);
+bool daemon_stopping(const struct daemon *d);
+/*
+ * The worker for a link, spawned on first use and shared by every board on
+ * the same link (a BLE adapter); *board_id gets a daemon-wide board id,
+ * already added to a BLE worker.  NULL with err when the worker cannot
+ * start.
+ */
+struct worker *daemon_worker_for(struct daemon *d, const char *board_name,
+                                 const struct transport_cfg *t,
+                                 const struct timeouts_cfg *to,
+                                 uint32_t *board_id, char *err, size_t errcap);
+/* --once: a device or group finished its cycle; ok = up to date/updated. */
+void daemon_cycle_done(struct daemon *d, bool ok);
+/* A state machine went idle while stopping: maybe the loop can end. */
+void daemon_check_idle(struct daemon *d);
+
+#endif
