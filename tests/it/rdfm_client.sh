@@ -173,4 +173,5 @@ check "six devices authenticated" \
 check "both artifacts are in the one spool" \
 	test "$(ls "$T/st-many/spool" | wc -l)" -eq 2
 
+check_servers
 done_testing

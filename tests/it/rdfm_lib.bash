@@ -10,6 +10,8 @@ start_server() {
 	bg "$BIN/rdfm-test-server" --listen 127.0.0.1:0 --data-dir "$T/$name" \
 		--log "$LOG" "$@" >"$T/$name.out" 2>"$T/$name.err"
 	SERVER_PID=$!
+	_srv_names+=("$name")
+	_srv_pids+=("$SERVER_PID")
 	if ! wait_for_line "$T/$name.out" '^READY ' 10; then
 		cat "$T/$name.err" >&2
 		return 1
@@ -38,4 +40,22 @@ add_package() {
 # count_log JQFILTER: how many server log lines match.
 count_log() {
 	jq -c "select($1)" "$LOG" | wc -l
+}
+
+# check_servers: stops every server started here and checks each exited
+# cleanly (status 0, no sanitizer report: leaks included).
+check_servers() {
+	local i rc
+	for i in "${!_srv_pids[@]}"; do
+		kill -TERM "${_srv_pids[$i]}" 2>/dev/null
+		wait "${_srv_pids[$i]}"
+		rc=$?
+		if [ "$rc" -eq 0 ] &&
+			! grep -Eq 'Sanitizer|runtime error' "$T/${_srv_names[$i]}.err"; then
+			ok "server ${_srv_names[$i]} exits cleanly"
+		else
+			not_ok "server ${_srv_names[$i]} exits cleanly" \
+				"status $rc: $(grep -m1 -E 'Sanitizer|runtime error' "$T/${_srv_names[$i]}.err")"
+		fi
+	done
 }

@@ -148,4 +148,5 @@ check "nginx: and is removed" test -z "$(ls -A "$T/st-ngxc/spool")"
 poll ngxnoca --device "n1:typeN:$T/k1.pem" --attempts 1 --ca "$T/otherca.pem"
 check_fails "nginx with another CA: refused" grep -q result=downloaded "$T/ngxnoca.out"
 
+check_servers
 done_testing

@@ -178,4 +178,5 @@ else
 fi
 check_fails "refuses a missing --data-dir" "$BIN/rdfm-test-server" --listen 127.0.0.1:0 2>/dev/null
 
+check_servers
 done_testing

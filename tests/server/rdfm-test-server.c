@@ -642,8 +642,13 @@ sender_closed(struct evhttp_connection *evcon, void *arg)
 	struct sender *s = arg;
 
 	(void)evcon;
-	/* The peer went away mid-transfer; libevent frees the request. */
+	/*
+	 * The peer went away mid-transfer.  libevent has detached the
+	 * unfinished request from the connection and leaves it to us:
+	 * ending the reply of a detached request frees it.
+	 */
 	s->evcon = NULL;
+	evhttp_send_reply_end(s->req);
 	sender_free(s);
 }
 
