@@ -18,6 +18,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <json-c/json.h>
+#include <lzma.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -28,11 +29,13 @@
 #include "mcuboot.h"
 #include "xmalloc.h"
 
-#define FEED_BUF_LEN  (64 * 1024)
-#define DATA_BUF_LEN  (64 * 1024)
-#define VERSION_MAX   4096
-#define MANIFEST_MAX  ARTIFACT_MANIFEST_MAX
-#define JSON_DEPTH    32
+#define FEED_BUF_LEN (64 * 1024)
+#define DATA_BUF_LEN (64 * 1024)
+#define VERSION_MAX  4096
+#define MANIFEST_MAX ARTIFACT_MANIFEST_MAX
+#define JSON_DEPTH   32
+/* The largest dictionary xz presets use (-9, and mender-artifact: 64 MiB). */
+#define XZ_MEMLIMIT   ((uint64_t)66 << 20)
 #define DATA_PREFIX   "data/0000/"
 #define SINGLE_FILE   "zephyr.signed.bin"
 #define SINGLE_PREFIX "zephyr-image."
@@ -81,6 +84,9 @@ struct reader {
 	const char *cur; /* outer entry being fed to an inner archive */
 	EVP_MD_CTX *feed_md;
 	uint8_t *feedbuf;
+	uint8_t *xzbuf;
+	lzma_stream lz;
+	bool xz, xz_in_eof, xz_end;
 	uint8_t *databuf;
 	int dirfd;
 
@@ -562,36 +568,103 @@ out:
 	return ret;
 }
 
-/* Feeds an inner archive with the current outer entry, hashing it. */
+/* Reads the next stored bytes of the outer entry into feedbuf, hashing. */
 static la_ssize_t
-feed_read(struct archive *in, void *cd, const void **buf)
+feed_raw(struct reader *r)
 {
-	struct reader *r = cd;
 	la_ssize_t n;
 
 	n = archive_read_data(r->outer, r->feedbuf, FEED_BUF_LEN);
 	if (n < 0) {
 		fail(r, "cannot read '%s': %s", r->cur,
 		     archive_error_string(r->outer));
-		if (in != NULL)
-			archive_set_error(in, EIO, "outer entry unreadable");
 		return -1;
 	}
 	if (n > 0)
 		EVP_DigestUpdate(r->feed_md, r->feedbuf, (size_t)n);
-	*buf = r->feedbuf;
 	return n;
 }
 
-/* The rest of the outer entry after the inner tar ended; then its hash. */
+/*
+ * xz through liblzma with a memory limit: libarchive's own xz filter has
+ * none, and a hostile stream could ask for a 1.5 GiB dictionary.
+ */
+static la_ssize_t
+feed_xz(struct reader *r)
+{
+	lzma_ret ret;
+	la_ssize_t n;
+
+	r->lz.next_out = r->xzbuf;
+	r->lz.avail_out = FEED_BUF_LEN;
+	while (!r->xz_end && r->lz.avail_out == FEED_BUF_LEN) {
+		if (r->lz.avail_in == 0 && !r->xz_in_eof) {
+			if ((n = feed_raw(r)) < 0)
+				return -1;
+			r->lz.next_in = r->feedbuf;
+			r->lz.avail_in = (size_t)n;
+			r->xz_in_eof = n == 0;
+		}
+		ret = lzma_code(&r->lz, r->xz_in_eof ? LZMA_FINISH : LZMA_RUN);
+		if (ret == LZMA_STREAM_END)
+			r->xz_end = true;
+		else if (ret == LZMA_MEMLIMIT_ERROR) {
+			fail(r,
+			     "%s: xz stream needs %llu MiB to decompress "
+			     "(limit %llu MiB)",
+			     r->cur,
+			     (unsigned long long)(lzma_memusage(&r->lz) >> 20),
+			     (unsigned long long)(XZ_MEMLIMIT >> 20));
+			return -1;
+		} else if (ret == LZMA_FORMAT_ERROR) {
+			fail(r,
+			     "%s: compression does not match its name "
+			     "(not xz)",
+			     r->cur);
+			return -1;
+		} else if (ret == LZMA_BUF_ERROR && r->xz_in_eof) {
+			fail(r, "%s: truncated xz stream", r->cur);
+			return -1;
+		} else if (ret != LZMA_OK) {
+			fail(r, "%s: corrupt xz stream (liblzma error %d)",
+			     r->cur, (int)ret);
+			return -1;
+		}
+	}
+	return (la_ssize_t)(FEED_BUF_LEN - r->lz.avail_out);
+}
+
+/* Feeds an inner archive with the current outer entry. */
+static la_ssize_t
+feed_read(struct archive *in, void *cd, const void **buf)
+{
+	struct reader *r = cd;
+	la_ssize_t n;
+
+	n = r->xz ? feed_xz(r) : feed_raw(r);
+	if (n < 0) {
+		archive_set_error(in, EIO, "outer entry unreadable");
+		return -1;
+	}
+	*buf = r->xz ? r->xzbuf : r->feedbuf;
+	return n;
+}
+
+/*
+ * The rest of the outer entry after the inner tar ended (xz leftovers
+ * included): hashed, then the hash of all the stored bytes.
+ */
 static int
 feed_finish(struct reader *r, uint8_t sha[32])
 {
-	const void *dummy;
 	la_ssize_t n;
 
+	if (r->xz) {
+		lzma_end(&r->lz);
+		r->xz = false;
+	}
 	do {
-		n = feed_read(NULL, r, &dummy);
+		n = feed_raw(r);
 	} while (n > 0);
 	if (n < 0)
 		return -1;
@@ -617,11 +690,22 @@ filter_for(const char *suffix)
 static struct archive *
 inner_open(struct reader *r, const char *name, int filter)
 {
+	static const lzma_stream lz_init = LZMA_STREAM_INIT;
 	struct archive *in;
 	int count, want;
 
 	r->cur = name;
 	EVP_DigestInit_ex(r->feed_md, EVP_sha256(), NULL);
+	if (filter == ARCHIVE_FILTER_XZ) {
+		r->lz = lz_init;
+		if (lzma_stream_decoder(&r->lz, XZ_MEMLIMIT, 0) != LZMA_OK) {
+			fail(r, "%s: cannot set up the xz decoder", name);
+			return NULL;
+		}
+		r->xz = true;
+		r->xz_in_eof = r->xz_end = false;
+		filter = ARCHIVE_FILTER_NONE; /* libarchive sees plain tar */
+	}
 	in = archive_read_new();
 	if (in == NULL) {
 		fail(r, "%s: out of memory", name);
@@ -630,7 +714,6 @@ inner_open(struct reader *r, const char *name, int filter)
 	archive_read_support_format_tar(in);
 	/* Built-in decoders only: a WARN here would mean an external one. */
 	archive_read_support_filter_gzip(in);
-	archive_read_support_filter_xz(in);
 	archive_read_support_filter_zstd(in);
 	if (archive_read_open(in, r, NULL, feed_read, NULL) != ARCHIVE_OK) {
 		fail(r, "%s: not a tar archive: %s", name,
@@ -1330,6 +1413,9 @@ reader_free(struct reader *r)
 	free(r->targets);
 	free(r->manifest);
 	free(r->feedbuf);
+	free(r->xzbuf);
+	if (r->xz)
+		lzma_end(&r->lz);
 	free(r->databuf);
 	EVP_MD_CTX_free(r->feed_md);
 	if (r->dirfd != -1)
@@ -1356,6 +1442,7 @@ artifact_read(const struct artifact_opts *opts, struct artifact **out,
 	r.dirfd = -1;
 	r.a = xcalloc(1, sizeof(*r.a));
 	r.feedbuf = xmalloc(FEED_BUF_LEN);
+	r.xzbuf = xmalloc(FEED_BUF_LEN);
 	r.databuf = xmalloc(DATA_BUF_LEN);
 	r.feed_md = EVP_MD_CTX_new();
 	r.outer = archive_read_new();

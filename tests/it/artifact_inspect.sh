@@ -97,6 +97,15 @@ remanifest() {
 	) | sed 's/ \*/  /' | sort -k2 >"$dir/manifest"
 }
 
+# remanifest_hdr DIR: recompute the header line only (any compression).
+remanifest_hdr() {
+	local h
+	h=$(cd "$1" && ls header.tar*)
+	grep -v '  header\.tar' "$1/manifest" >"$1/manifest.new"
+	(cd "$1" && sha256sum "$h") | sed 's/ \*/  /' >>"$1/manifest.new"
+	sort -k2 "$1/manifest.new" >"$1/manifest" && rm "$1/manifest.new"
+}
+
 # pack DIR OUT [ENTRY...]: the outer tar (default order and entries).
 pack() {
 	local dir=$1 out=$2
@@ -402,6 +411,13 @@ rm -rf v && cp -r base v && gzip -n v/header.tar && mv v/header.tar.gz v/header.
 	remanifest v && pack v hdrgz.rdfm
 reject "compressed header named header.tar" hdrgz.rdfm \
 	"compression does not match its name"
+
+# An xz stream asking for a huge dictionary (memory) is refused up front.
+rm -rf v && cp -r base v && xz --lzma2=dict=256MiB v/header.tar &&
+	sed -i 's/  header.tar$/  header.tar.xz/' v/manifest && remanifest_hdr v &&
+	pack v xzbomb.rdfm version manifest header.tar.xz data/0000.tar
+reject "xz header asking for a 256 MiB dictionary" xzbomb.rdfm \
+	"xz stream needs 256 MiB to decompress (limit 66 MiB)"
 
 rm -rf v && cp -r base v && cp notimage.bin v/d/zephyr.signed.bin
 pack_data v zephyr.signed.bin
