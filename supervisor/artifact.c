@@ -1035,7 +1035,6 @@ read_payload(struct reader *r, struct archive *in, struct archive_entry *e,
 	uint64_t total = 0;
 	la_ssize_t n;
 	int fd = -1, ret = -1;
-	bool bad = false;
 
 	md = EVP_MD_CTX_new();
 	ms = mcuboot_stream_new();
@@ -1072,9 +1071,16 @@ read_payload(struct reader *r, struct archive *in, struct archive_entry *e,
 			break;
 		total += (uint64_t)n;
 		EVP_DigestUpdate(md, r->databuf, (size_t)n);
-		if (!bad && mcuboot_stream_feed(ms, r->databuf, (size_t)n, why,
-		                                sizeof(why)) == -1)
-			bad = true;
+		/*
+		 * Stop at the first bad byte: a decompression bomb of zeros
+		 * never gets further than its first block.
+		 */
+		if (mcuboot_stream_feed(ms, r->databuf, (size_t)n, why,
+		                        sizeof(why)) == -1) {
+			fail(r, "'%s' is not a valid MCUboot image: %s",
+			     pname(img->file), why);
+			goto out;
+		}
 		if (fd != -1 && write_all(fd, r->databuf, (size_t)n) == -1) {
 			fail(r, "cannot write %s: %s", img->path,
 			     strerror(errno));
@@ -1102,10 +1108,7 @@ read_payload(struct reader *r, struct archive *in, struct archive_entry *e,
 	snprintf(mpath, sizeof(mpath), DATA_PREFIX "%s", img->file);
 	if (manifest_check(r, mpath, img->sha256) == -1)
 		goto out;
-	if (!bad &&
-	    mcuboot_stream_finish(ms, &img->mcuboot, why, sizeof(why)) == -1)
-		bad = true;
-	if (bad) {
+	if (mcuboot_stream_finish(ms, &img->mcuboot, why, sizeof(why)) == -1) {
 		fail(r, "'%s' is not a valid MCUboot image: %s",
 		     pname(img->file), why);
 		goto out;

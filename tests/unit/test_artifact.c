@@ -902,6 +902,23 @@ test_bad_payload_removed(void **state)
 	assert_int_equal(count_files(spool), 0);
 }
 
+/* 16 MiB of zeros, gzip'ed: refused at the first block, nothing kept. */
+static void
+test_zero_bomb(void **state)
+{
+	struct artifact_opts o = {.extract_dir = spool};
+	struct parts p;
+
+	(void)state;
+	parts_init(&p, "zephyr-image");
+	free(p.files[0].data);
+	p.files[0].len = 16 << 20;
+	p.files[0].data = calloc(1, p.files[0].len);
+	p.dfilter = ARCHIVE_FILTER_GZIP;
+	expect_reject(&p, &o, "is not a valid MCUboot image");
+	assert_int_equal(count_files(spool), 0);
+}
+
 static void
 test_extract_dir_missing(void **state)
 {
@@ -945,6 +962,7 @@ main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_payload_removed, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_zero_bomb, setup, teardown),
 	    cmocka_unit_test(test_extract_dir_missing),
 	    cmocka_unit_test(test_garbage),
 	};
