@@ -115,6 +115,7 @@ struct engine {
 	/* Handshake. */
 	Ipc__LinkConfig *cfg; /* owned copy of Configure.link */
 	bool configured;
+	bool have_board; /* AddBoard seen (links that need one) */
 	int link_fd;
 	char *link_path;
 
@@ -976,6 +977,18 @@ engine_upload_begin(struct engine *e)
 
 /* IPC handlers, one per message. */
 
+/* Everything needed to open the link has arrived. */
+static void
+engine_check_configured(struct engine *e)
+{
+	if (e->configured || e->cfg == NULL ||
+	    (e->ops->needs_fd && e->link_fd == -1) ||
+	    (e->ops->needs_board && !e->have_board))
+		return;
+	e->configured = true;
+	if (e->auto_open)
+		engine_open_link(e);
+}
 static void
 engine_dispatch_configure(struct engine *e, const Ipc__Envelope *env, int fd)
 {
@@ -1005,10 +1018,7 @@ engine_dispatch_configure(struct engine *e, const Ipc__Envelope *env, int fd)
 	                  ? (int)e->cfg->erase_timeout_ms
 	                  : ENGINE_ERASE_TIMEOUT_MS;
 	e->retries = e->cfg->retries != 0 ? e->cfg->retries : ENGINE_RETRIES;
-	if (!e->ops->needs_fd || e->link_fd != -1)
-		e->configured = true;
-	if (e->configured && e->auto_open)
-		engine_open_link(e);
+	engine_check_configured(e);
 }
 
 static void
@@ -1029,10 +1039,7 @@ engine_dispatch_link_fd(struct engine *e, const Ipc__Envelope *env, int fd)
 		if (e->link_fd != -1)
 			close(e->link_fd);
 		e->link_fd = fd;
-		if (e->cfg != NULL)
-			e->configured = true;
-		if (e->configured && e->auto_open)
-			engine_open_link(e);
+		engine_check_configured(e);
 		return;
 	}
 	if (e->link == LINK_UP)
@@ -1059,10 +1066,14 @@ engine_dispatch_add_board(struct engine *e, const Ipc__Envelope *env, int fd)
 {
 	(void)fd;
 	if (e->ops->add_board == NULL ||
-	    e->ops->add_board(e->ctx, env->add_board->peer_name) == -1)
+	    e->ops->add_board(e->ctx, env->add_board->peer_name) == -1) {
 		engine_reply_status(e, env->request_id, env->board_id,
 		                    IPC__REPLY__STATUS__BAD_REQUEST,
 		                    "this link does not take (another) board");
+		return;
+	}
+	e->have_board = true;
+	engine_check_configured(e);
 }
 
 static void

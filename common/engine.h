@@ -27,6 +27,7 @@ struct engine;
 struct link_ops {
 	const char *role; /* "serial", "udp", "ble": Hello and logs */
 	int needs_fd;     /* the link is a descriptor passed with LinkFd */
+	int needs_board;  /* open only after AddBoard named the peer (BLE) */
 	int serial;       /* buf_size counts 4 bytes of framing */
 	unsigned int sandbox_flags; /* SANDBOX_ALLOW_* the link needs */
 	/*

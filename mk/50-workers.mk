@@ -31,3 +31,7 @@ ipc-drive_SRCS := tests/tools/ipc-drive.c $(IPC_SRCS) $(COMMON_SRCS)
 
 TESTS += test_engine
 test_engine_SRCS := tests/unit/test_engine.c $(ENGINE_SRCS) $(COMMON_SRCS)
+
+LIBEXEC_PROGRAMS += rdfm-mcumgr-worker-ble
+rdfm-mcumgr-worker-ble_SRCS := workers/ble/ble.c workers/ble/att_client.c \
+	$(ENGINE_SRCS) $(BLE_SRCS) $(ATT_SRCS) $(COMMON_SRCS)
