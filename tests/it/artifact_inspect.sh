@@ -155,6 +155,14 @@ else
 	not_ok "text output" "$(cat "$T/out")"
 fi
 
+# Meta-data and mender-artifact's default extra provides are harmless.
+mkdir md && cp img.bin md/zephyr.signed.bin && echo '{"board":"rev-b"}' >md.json
+mender-artifact write module-image -T zephyr-image -t board-a -n md \
+	-f md/zephyr.signed.bin --provides "zephyr-image.checksum:$(sha img.bin)" \
+	--provides zephyr-image.version:1.2.3+4 -m md.json --compression gzip \
+	-o meta.rdfm >/dev/null
+accept "meta-data and default software-version provides" meta.rdfm
+
 # zstd: Debian's mender-artifact cannot write it, so repack.
 "$MK" repack single-gzip.rdfm single-zst.rdfm -H zst -D zst
 accept "single, zstd header and data" single-zst.rdfm
