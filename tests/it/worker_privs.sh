@@ -10,10 +10,14 @@ start_sim b --udp 127.0.0.1:0 || {
 	exit 1
 }
 
-for w in rdfm-mcumgr-worker-udp rdfm-mcumgr-worker-serial; do
+for w in rdfm-mcumgr-worker-udp rdfm-mcumgr-worker-serial \
+	rdfm-mcumgr-worker-ble; do
 	if [ $w = rdfm-mcumgr-worker-serial ]; then
 		start_sim s --serial "$T/tty0" || exit 1
 		link=(--serial "$T/tty0")
+	elif [ $w = rdfm-mcumgr-worker-ble ]; then
+		start_sim g --ble "@rdfm-p-$$" || exit 1
+		link=(--ble-att "@rdfm-p-$$" --peer "rdfm-p-$$")
 	else
 		link=(--udp "$READY")
 	fi
