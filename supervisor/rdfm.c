@@ -1052,7 +1052,9 @@ fetch_header_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 		    a >= 0 && b >= a && t > b) {
 			f->range_start = a;
 			f->range_total = t;
-		}
+		} else if (sscanf(line + 14, " bytes */%lld", &t) == 1 &&
+		           t >= 0)
+			f->range_total = t; /* with 416 */
 	}
 	return n;
 }
@@ -1178,6 +1180,14 @@ fetch_done(struct xfer *x, CURLcode rc)
 		         "download interrupted after %" PRIu64 " bytes: %s",
 		         spool_size(f->e), curl_easy_strerror(rc));
 		spool_abort(f->e, true);
+	} else if (code == 416 && f->offset > 0 &&
+	           f->range_total == (long long)f->offset) {
+		/* The partial file was already whole (stopped before the
+		 * rename): verify it as it is. */
+		frc = spool_finish(f->e, err, sizeof(err));
+		st = frc == 0    ? RDFM_DOWNLOADED
+		     : frc == -2 ? RDFM_ERR_VERIFY
+		                 : RDFM_ERR_LOCAL;
 	} else if (code == 416) {
 		st = RDFM_ERR_TRANSIENT;
 		snprintf(err, sizeof(err),

@@ -138,6 +138,17 @@ check "next run asked for the rest only" \
 	test "$(count_log '.status == 206')" -eq $((n0 + 1))
 check "resumed file matches" cmp -s "$T/pkgA" "$T/st-trunc2/spool/$SHA_A"
 
+# A partial file that is already whole (stopped before the rename): the
+# server answers the Range request with 416 and the file is verified as is.
+mkdir -p "$T/st-whole/spool"
+cp "$T/pkgA" "$T/st-whole/spool/$SHA_A.part"
+n0=$(count_log '.status == 416')
+poll whole --device "r3:typeA:$T/k3.pem"
+check "whole partial file: verified without a new download" \
+	has whole r3 "result=downloaded sha256=$SHA_A"
+check "whole partial file: the server said 416" \
+	test "$(count_log '.status == 416')" -eq $((n0 + 1))
+
 admin POST /admin/faults '{"reset": true, "wrong_sha": true}' >/dev/null
 poll wsha --device "w1:typeA:$T/k3.pem"
 check_fails "wrong sha: rdfm-poll fails" has wsha w1 'result=downloaded'
