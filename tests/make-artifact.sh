@@ -15,7 +15,9 @@
 #       zephyr-image.checksum and zephyr-image.version = VERSION (default
 #       1.2.3+4; it must match the image's own version to be accepted).
 #       NAME defaults to the OUT file name; compression defaults to none
-#       (what RDFM writes).  SIGNKEY: an RSA (PKCS#1 PEM) or EC P-256 key.
+#       (what RDFM writes).  SIGNKEY: an RSA key in PKCS#1 PEM (`openssl
+#       genrsa -traditional`: mender-artifact 3.9 cannot read PKCS#8) or an
+#       EC P-256 key (`openssl ecparam -genkey -name prime256v1 -noout`).
 #
 #   make-artifact.sh group -o OUT -t TYPE [-t TYPE...] [-n NAME] [-V VERSION]
 #       [-c none|gzip|lzma] [-k SIGNKEY.pem] MEMBER=IMAGE [MEMBER=IMAGE...]
