@@ -569,7 +569,7 @@ dispatch_link_state(struct worker *w, const Ipc__Envelope *env)
 	const Ipc__LinkState *ls = env->link_state;
 
 	if (ls->up) {
-		log_info("link up", "worker=%s", w->name);
+		log_debug("link up", "worker=%s", w->name);
 		return;
 	}
 	log_warnx("link down", "worker=%s reason=%s", w->name,

@@ -13,6 +13,17 @@ if [ ! -x "$BIN/rdfm-mcumgr-worker-ble" ]; then
 	exit 0
 fi
 
+# wait_for_reset STATUS N: until the board has reset N times.
+wait_for_reset() {
+	local i
+	for i in $(seq 1 100); do
+		[ "$(jq -r .counters.resets <"$1" 2>/dev/null)" -ge "$2" ] 2>/dev/null &&
+			return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 slot_field() {
 	jq -r --argjson s "$2" ".images[] | select(.slot == \$s) | .$3" <"$1"
 }
@@ -21,6 +32,7 @@ slot_field() {
 "$MK" --version 1.3.0 --size 50000 --seed 52 -o "$T/new.bin" >/dev/null
 old_hash=$("$MK" --print-hash "$T/old.bin")
 new_hash=$("$MK" --print-hash "$T/new.bin")
+new_size=$(stat -c %s "$T/new.bin")
 
 name="rdfm-it-$$-$RANDOM"
 bg "$SIM" --ble "@$name" --state "$T/b.state" --status "$T/b.status" \
@@ -36,10 +48,11 @@ check "params over BLE" [ "$(jq -r .supported <<<"$out")" = true ]
 check "image list over BLE" \
 	[ "$(slot_field "$T/l.json" 0 hash)" = "$old_hash" ]
 "$CLI" smp "${B[@]}" image upload "$T/new.bin" >"$T/up.out" 2>"$T/up.err"
-check "image upload over BLE" grep -q "^uploaded 50000 bytes" "$T/up.out"
+check "image upload over BLE" grep -q "^uploaded $new_size bytes" "$T/up.out"
 "$CLI" smp "${B[@]}" --json image test "$new_hash" >"$T/t.json" 2>/dev/null
 check "image test over BLE" [ "$(slot_field "$T/t.json" 1 pending)" = true ]
 check "reset over BLE" "$CLI" smp "${B[@]}" reset
+wait_for_reset "$T/b.status" 1
 for i in $(seq 1 50); do
 	"$CLI" smp "${B[@]}" --timeout 300ms --retries 1 --json image list \
 		>"$T/l.json" 2>/dev/null && break

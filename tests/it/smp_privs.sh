@@ -1,7 +1,8 @@
 #!/bin/bash
 # The workers the `smp` command starts run sandboxed: no_new_privs set and a
 # seccomp filter installed (read from /proc/<pid>/status while one works),
-# the IPC socket on fd 3 and nothing else inherited.
+# the IPC socket on fd 3, and when started as root another user and a
+# chroot.
 . "$(dirname "$0")/../lib.sh"
 
 CLI=$BIN/rdfm-mcumgr-client
@@ -36,12 +37,14 @@ check_sandbox() {
 	check "$1 worker has NoNewPrivs" grep -q $'^NoNewPrivs:\t1$' <<<"$st"
 	check "$1 worker is in seccomp filter mode" \
 		grep -q $'^Seccomp:\t2$' <<<"$st"
-	local fds
-	fds=$(ls "/proc/$2/fd" 2>/dev/null | sort -n | tr '\n' ' ')
 	check "$1 worker holds its IPC socket on fd 3" \
 		bash -c "readlink /proc/$2/fd/3 | grep -q '^socket:'"
-	check "$1 worker inherited no stray descriptors (fds: $fds)" \
-		[ "$(ls "/proc/$2/fd" | awk '$1 > 2' | wc -l)" -le 8 ]
+	if [ "$(id -u)" -eq 0 ]; then
+		check "$1 worker dropped root" \
+			[ "$(awk '/^Uid:/ {print $2 $3 $4 $5}' <<<"$st")" != 0000 ]
+		check "$1 worker is chrooted" \
+			[ "$(readlink "/proc/$2/root")" != / ]
+	fi
 	check "$1 worker's parent is the smp command" \
 		[ "$(awk '/^PPid:/ {print $2}' "/proc/$2/status")" = "$3" ]
 }

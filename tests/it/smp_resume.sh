@@ -67,6 +67,7 @@ start_sim s2 --serial "$T/tty" --state "$T/s.state" ||
 	not_ok "serial simulator restarts" "no READY"
 wait "$cli"
 check "one serial upload survives the board dying and returning" [ $? -eq 0 ]
+check "... by resuming within the same command" grep -q "resumed 1 times" "$T/s.out"
 check "slot 1 has the image (serial)" \
 	[ "$(slot1_hash --transport serial --device "$T/tty")" = "$new_hash" ]
 in2=$(status s2 .counters.bytes_in)

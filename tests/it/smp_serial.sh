@@ -18,6 +18,17 @@ start_sim() {
 	READY=$(sed -n 's/^READY [a-z]* //p' "$T/$name.out" | head -n 1)
 }
 
+# wait_for_reset STATUS N: until the board has reset N times.
+wait_for_reset() {
+	local i
+	for i in $(seq 1 100); do
+		[ "$(jq -r .counters.resets <"$1" 2>/dev/null)" -ge "$2" ] 2>/dev/null &&
+			return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 slot_field() {
 	jq -r --argjson s "$2" ".images[] | select(.slot == \$s) | .$3" <"$1"
 }
@@ -37,6 +48,7 @@ wait_board() {
 "$MK" --version 2.0.0+7 --size 40000 --seed 12 -o "$T/new.bin" >/dev/null
 old_hash=$("$MK" --print-hash "$T/old.bin")
 new_hash=$("$MK" --print-hash "$T/new.bin")
+new_size=$(stat -c %s "$T/new.bin")
 
 start_sim s --serial "$T/tty" --image "$T/old.bin" || {
 	not_ok "simulator starts" "no READY line"
@@ -55,18 +67,19 @@ check "version in Zephyr spelling" \
 	[ "$(slot_field "$T/l.json" 0 version)" = "1.0.0" ]
 
 "$CLI" smp "${L[@]}" image upload "$T/new.bin" >"$T/up.txt" 2>"$T/up.err"
-check "image upload over serial" grep -q "^uploaded 40000 bytes" "$T/up.txt"
+check "image upload over serial" grep -q "^uploaded $new_size bytes" "$T/up.txt"
 "$CLI" smp "${L[@]}" --json image list >"$T/l.json" 2>/dev/null
 check "slot 1 hash equals the image's" \
 	[ "$(slot_field "$T/l.json" 1 hash)" = "$new_hash" ]
 "$CLI" smp "${L[@]}" --mtu 128 --window 2 image upload "$T/new.bin" \
 	>"$T/up2.txt" 2>/dev/null
 check "upload with --mtu 128 --window 2" \
-	grep -q "^uploaded 40000 bytes.*window 2" "$T/up2.txt"
+	grep -q "^uploaded $new_size bytes.*window 2" "$T/up2.txt"
 
 "$CLI" smp "${L[@]}" image test "$new_hash" >/dev/null 2>&1
 check "image test over serial" [ $? -eq 0 ]
 check "reset over serial" "$CLI" smp "${L[@]}" reset
+wait_for_reset "$T/s.status" 1
 wait_board "${L[@]}"
 check "the board boots the tested image" \
 	[ "$(slot_field "$T/list.json" 0 hash)" = "$new_hash" ]
@@ -100,6 +113,7 @@ start_sim r --serial "$T/acm" --reenumerate --reboot-ms 500 \
 A=(--transport serial --device "$T/acm")
 before=$(readlink "$T/acm")
 check "reset of a re-enumerating board" "$CLI" smp "${A[@]}" reset
+wait_for_reset "$T/r.status" 1
 wait_board "${A[@]}"
 check "the board answers on its new tty" \
 	[ "$(slot_field "$T/list.json" 0 hash)" = "$old_hash" ]

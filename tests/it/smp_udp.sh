@@ -19,6 +19,17 @@ start_sim() {
 	READY=$(sed -n 's/^READY [a-z]* //p' "$T/$name.out" | head -n 1)
 }
 
+# wait_for_reset STATUS N: until the board has reset N times.
+wait_for_reset() {
+	local i
+	for i in $(seq 1 100); do
+		[ "$(jq -r .counters.resets <"$1" 2>/dev/null)" -ge "$2" ] 2>/dev/null &&
+			return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # slot_field JSON SLOT KEY: one field of one slot from `image list --json`.
 slot_field() {
 	jq -r --argjson s "$2" ".images[] | select(.slot == \$s) | .$3" <"$1"
@@ -28,6 +39,7 @@ slot_field() {
 "$MK" --version 1.2.3+4 --size 65536 --seed 2 -o "$T/new.bin" >/dev/null
 old_hash=$("$MK" --print-hash "$T/old.bin")
 new_hash=$("$MK" --print-hash "$T/new.bin")
+new_size=$(stat -c %s "$T/new.bin")
 
 start_sim b --udp 127.0.0.1:0 --image "$T/old.bin" || {
 	not_ok "simulator starts" "no READY line"
@@ -61,7 +73,7 @@ check "image list --json: only the documented keys" \
 	'["active","bootable","confirmed","hash","pending","permanent","slot","version"]' ]
 
 "$CLI" smp "${L[@]}" image upload "$T/new.bin" >"$T/up.txt" 2>"$T/up.err"
-check "image upload succeeds" grep -q "^uploaded 65536 bytes" "$T/up.txt"
+check "image upload succeeds" grep -q "^uploaded $new_size bytes" "$T/up.txt"
 check "image upload prints the image hash" \
 	grep -q "^image hash: $new_hash" "$T/up.txt"
 check "no progress bar when stderr is not a terminal" \
@@ -73,7 +85,7 @@ check "slot 1 holds the uploaded image" \
 # Upload again with a window of 1 and JSON output: same result.
 out=$("$CLI" smp "${L[@]}" --json --window 1 image upload "$T/new.bin" 2>/dev/null)
 check "image upload --json --window 1" \
-	[ "$(jq -r '.bytes == 65536 and .window == 1' <<<"$out")" = true ]
+	[ "$(jq -r --argjson n "$new_size" '.bytes == $n and .window == 1' <<<"$out")" = true ]
 
 "$CLI" smp "${L[@]}" --json image test "$new_hash" >"$T/test.json" 2>/dev/null
 check "image test marks slot 1 pending" \
@@ -81,7 +93,8 @@ check "image test marks slot 1 pending" \
 
 out=$("$CLI" smp "${L[@]}" reset 2>/dev/null)
 check "reset" [ "$out" = reset ]
-# The board is silent while it reboots; ask until it answers.
+# The board answers, then resets; once it has, ask until it answers.
+wait_for_reset "$T/b.status" 1
 for i in $(seq 1 50); do
 	"$CLI" smp "${L[@]}" --timeout 200ms --retries 1 --json image list \
 		>"$T/list.json" 2>/dev/null && break
