@@ -5,7 +5,8 @@ RDFM_SRCS := supervisor/rdfm.c supervisor/spool.c
 rdfm-mcumgr-client_SRCS += $(RDFM_SRCS)
 
 TOOL_PROGRAMS += rdfm-test-server
-rdfm-test-server_SRCS := tests/server/rdfm-test-server.c $(COMMON_SRCS)
+rdfm-test-server_SRCS := tests/server/main.c tests/server/device.c \
+	tests/server/download.c tests/server/admin.c $(COMMON_SRCS)
 rdfm-test-server_LIBS := -levent_openssl
 
 TOOL_PROGRAMS += rdfm-poll
