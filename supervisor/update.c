@@ -77,6 +77,8 @@ struct update_dev {
 	/* The offer being applied. */
 	char sha[65];
 	struct spool_entry *entry;
+	/* Kept between attempts at one offer so it is downloaded once. */
+	struct spool_entry *kept;
 	struct artifact *art;
 	const struct artifact_image *img;
 	char *workdir;
@@ -159,10 +161,27 @@ drop_offer(struct update_dev *u)
 	}
 	u->img = NULL;
 	if (u->entry != NULL) {
-		spool_unref(u->entry);
+		if (u->kept == NULL && u->sha[0] != '\0' &&
+		    strcmp(u->sha, u->fail_sha) == 0 &&
+		    strcmp(u->sha, u->skip_sha) != 0)
+			u->kept = u->entry;
+		else
+			spool_unref(u->entry);
 		u->entry = NULL;
 	}
 	u->sha[0] = '\0';
+}
+
+/* The kept download, when it is not for the offer in u->sha. */
+static void
+release_kept(struct update_dev *u, bool all)
+{
+	if (u->kept == NULL)
+		return;
+	if (!all && strcmp(spool_sha256(u->kept), u->sha) == 0)
+		return;
+	spool_unref(u->kept);
+	u->kept = NULL;
 }
 
 static void
@@ -732,6 +751,7 @@ on_check(struct rdfm_dev *rd, const struct rdfm_result *res, void *arg)
 		return;
 	switch (res->status) {
 	case RDFM_NO_UPDATE:
+		release_kept(u, true);
 		log_debug("No update offered", "device=%s version=%s",
 		          log_q(u->cfg->name), u->version);
 		if (daemon_once(u->d))
@@ -757,6 +777,7 @@ on_check(struct rdfm_dev *rd, const struct rdfm_result *res, void *arg)
 		          "sha256=%s",
 		          log_q(u->cfg->name), u->sha);
 		u->sha[0] = '\0';
+		release_kept(u, true);
 		cycle_end(u, O_SKIPPED, u->cfg->update_interval_ms);
 		return;
 	}
@@ -768,6 +789,7 @@ on_check(struct rdfm_dev *rd, const struct rdfm_result *res, void *arg)
 	log_info("Update offered", "device=%s version=%s sha256=%s",
 	         log_q(u->cfg->name), u->version, u->sha);
 	u->step = S_DOWNLOAD;
+	release_kept(u, false);
 	if ((u->entry = spool_ref(daemon_spool(u->d), u->sha, err,
 	                          sizeof(err))) == NULL) {
 		fail(u, true, 0, "%s", err);
@@ -1031,6 +1053,7 @@ update_dev_free(struct update_dev *u)
 	/* The server request first: it may be writing the spool entry. */
 	rdfm_dev_free(u->rd);
 	drop_offer(u);
+	release_kept(u, true);
 	board_free(u->board);
 	event_free(u->stall_ev);
 	event_free(u->upload_done_ev);
