@@ -37,11 +37,14 @@ check "the link is removed at exit" [ ! -e "$T/tty" ]
 # Re-enumeration: a reset closes the pty and makes a new one at the path.
 start_sim r serial --serial "$T/acm" --reenumerate --reboot-ms 800 || exit 1
 exec 4<>"$T/acm"
+before=$(readlink "$T/acm")
 cl reset >/dev/null
 wait_status '.state == "down"' 5
 check "while resetting the device is gone" [ ! -e "$T/acm" ]
 wait_status '.state == "up"' 10
 check "after the reboot the device is back" [ -L "$T/acm" ]
+check "... as a new terminal ($before -> $(readlink "$T/acm"))" \
+	[ "$(readlink "$T/acm")" != "$before" ]
 check_fails "writing to the old terminal fails (hang-up)" bash -c 'echo x >&4' 2>/dev/null
 exec 4>&-
 out=$(cl echo again)

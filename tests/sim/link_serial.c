@@ -29,6 +29,11 @@ struct pacer {
 };
 
 static int master_fd = -1, slave_fd = -1;
+/*
+ * While a re-enumerating board is away this holds the pty number it had,
+ * so the new terminal gets another one and clients can tell them apart.
+ */
+static int placeholder_fd = -1;
 static char slave_name[128];
 static struct event *rd_ev, *rd_timer, *wr_timer, *noise_ev;
 static struct evbuffer *outq;
@@ -282,6 +287,9 @@ pty_open(void)
 		fatal("cannot symlink the pty at the --serial path", "path=%s",
 		      log_q(board.o->serial));
 	free(tmp);
+	if (placeholder_fd != -1)
+		close(placeholder_fd);
+	placeholder_fd = -1;
 	rd_ev =
 	    event_new(board.base, master_fd, EV_READ | EV_PERSIST, rd_cb, NULL);
 	event_add(rd_ev, NULL);
@@ -316,6 +324,7 @@ serial_down(void)
 	if (board.o->reenumerate) {
 		log_info("usb device gone (reset)", NULL);
 		pty_close();
+		placeholder_fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 	}
 }
 
@@ -367,6 +376,8 @@ void
 serial_link_free(void)
 {
 	pty_close();
+	if (placeholder_fd != -1)
+		close(placeholder_fd);
 	event_free(rd_timer);
 	event_free(wr_timer);
 	event_free(noise_ev);
