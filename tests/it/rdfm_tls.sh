@@ -96,7 +96,7 @@ http {
 	}
 }
 NGX
-		bg "$NGINX" -p "$T/ngx" -c "$T/ngx/nginx.conf"
+		bg "$NGINX" -p "$T/ngx" -e "$T/ngx/error.log" -c "$T/ngx/nginx.conf"
 		NGX_PID=$!
 		for _ in $(seq 50); do
 			if curl -s --cacert "$T/testca.pem" -o /dev/null "https://127.0.0.1:$port/"; then
