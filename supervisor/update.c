@@ -39,6 +39,7 @@ enum step {
 	S_STARTUP_CONFIRM,
 	S_CHECK,
 	S_DOWNLOAD,
+	S_ARTIFACT,
 	S_UPLOAD,
 	S_VERIFY,
 	S_PENDING,
@@ -129,6 +130,8 @@ step_phase(enum step s)
 		return "check";
 	case S_DOWNLOAD:
 		return "download";
+	case S_ARTIFACT:
+		return "artifact";
 	case S_UPLOAD:
 		return "upload";
 	case S_VERIFY:
@@ -665,6 +668,7 @@ read_artifact(struct update_dev *u)
 	size_t i;
 	int n;
 
+	u->step = S_ARTIFACT;
 	if (u->workdir == NULL &&
 	    (u->workdir = make_workdir(u, err, sizeof(err))) == NULL) {
 		fail(u, true, 0, "cannot make a work directory: %s", err);
