@@ -92,4 +92,23 @@ check "--help documents every option" bash -c '
 check_fails "a bad option value is refused" "$SIM" --udp 127.0.0.1:0 --drop-rate 2
 check_fails "two links are refused" "$SIM" --udp 127.0.0.1:0 --serial "$T/x"
 
+# Bad files get a clear error naming them.
+head -c 1000 /dev/urandom >"$T/notimage.bin"
+"$SIM" --udp 127.0.0.1:0 --image "$T/notimage.bin" >/dev/null 2>"$T/img.err"
+check "a non-image --image is refused, naming the file" \
+	grep -q "not a valid MCUboot image.*notimage.bin" "$T/img.err"
+"$SIM" --udp 127.0.0.1:0 --state "$T/u.state" --slot-size 65536 >/dev/null 2>"$T/ss.err"
+check "a state file of another slot size is refused" \
+	grep -q "slot size differs" "$T/ss.err"
+echo garbage >"$T/garbage.state"
+"$SIM" --udp 127.0.0.1:0 --state "$T/garbage.state" >/dev/null 2>"$T/gs.err"
+check "a state file that is not one is refused" \
+	grep -q "not a simulator state file" "$T/gs.err"
+
+# SIGTERM: a clean exit.
+start_sim t udp --udp 127.0.0.1:0 || exit 1
+kill -TERM "$SIM_PID"
+wait "$SIM_PID"
+check "SIGTERM ends the simulator with status 0" [ $? -eq 0 ]
+
 done_testing
