@@ -16,6 +16,7 @@
 
 #include "artifact.h"
 #include "daemon.h"
+#include "group.h"
 #include "journal.h"
 #include "keys.h"
 #include "log.h"
@@ -51,6 +52,9 @@ struct daemon {
 	size_t ndevs;
 	struct update_dev **devs;
 	EVP_PKEY **keys;
+
+	size_t ngroups;
+	struct group **groups;
 
 	size_t once_pending;
 	bool once_failed;
@@ -205,7 +209,9 @@ daemon_check_idle(struct daemon *d)
 	for (i = 0; i < d->ndevs; i++)
 		if (!update_dev_idle(d->devs[i]))
 			return;
-	/* Groups (group.c) are asked here too once they exist. */
+	for (i = 0; i < d->ngroups; i++)
+		if (!group_idle(d->groups[i]))
+			return;
 	event_base_loopbreak(d->base);
 }
 
@@ -241,6 +247,8 @@ on_signal(evutil_socket_t sig, short ev, void *arg)
 	evtimer_add(d->stop_ev, &tv);
 	for (i = 0; i < d->ndevs; i++)
 		update_dev_stop(d->devs[i]);
+	for (i = 0; i < d->ngroups; i++)
+		group_stop(d->groups[i]);
 	daemon_check_idle(d);
 }
 
@@ -324,11 +332,17 @@ setup(struct daemon *d)
 		}
 		d->ndevs++;
 	}
-	/* The hook for group.c: one state machine per group, like devices. */
-	for (i = 0; i < d->cfg->ngroups; i++)
-		log_warnx("groups are not handled yet; skipping this group",
-		          "group=%s members=%zu", log_q(d->cfg->groups[i].name),
-		          d->cfg->groups[i].nmembers);
+	/* One state machine per group (group.c), like devices. */
+	d->groups = xcalloc(d->cfg->ngroups + 1, sizeof(*d->groups));
+	for (i = 0; i < d->cfg->ngroups; i++) {
+		if ((d->groups[i] = group_new(d, &d->cfg->groups[i], err,
+		                              sizeof(err))) == NULL) {
+			log_errx("Cannot start the group", "group=%s error=%s",
+			         log_q(d->cfg->groups[i].name), log_q(err));
+			return -1;
+		}
+		d->ngroups++;
+	}
 	d->sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
 	d->sigint = evsignal_new(d->base, SIGINT, on_signal, d);
 	d->stop_ev = evtimer_new(d->base, on_stop_deadline, d);
@@ -348,6 +362,9 @@ teardown(struct daemon *d)
 
 	for (i = 0; i < d->ndevs; i++)
 		update_dev_free(d->devs[i]);
+	for (i = 0; i < d->ngroups; i++)
+		group_free(d->groups[i]);
+	free(d->groups);
 	if (d->ws != NULL)
 		workers_free(d->ws);
 	for (i = 0; i < d->nlinks; i++)
@@ -393,10 +410,12 @@ daemon_run(struct config *c, bool once)
 	}
 	log_info("Daemon started", "devices=%zu groups=%zu once=%s", d.ndevs,
 	         c->ngroups, once ? "true" : "false");
-	d.once_pending = d.ndevs;
+	d.once_pending = d.ndevs + d.ngroups;
 	for (i = 0; i < d.ndevs; i++)
 		update_dev_start(d.devs[i]);
-	if (!(once && d.ndevs == 0))
+	for (i = 0; i < d.ngroups; i++)
+		group_start(d.groups[i]);
+	if (!(once && d.once_pending == 0))
 		event_base_dispatch(d.base);
 	if (once)
 		rc = d.once_failed ? 1 : 0;
