@@ -870,6 +870,27 @@ engine_upload_pump(struct engine *e)
 	engine_upload_grant(e);
 }
 
+/*
+ * The board's offset acknowledges every packet below it: a packet whose
+ * reply was lost need not hold a window slot until its timeout.
+ */
+static void
+engine_upload_acked(struct engine *e, uint32_t off)
+{
+	struct pending *p;
+	size_t i;
+
+	for (i = 0; i < 256; i++) {
+		p = &e->pend[i];
+		if (p->used && p->kind == PEND_UPLOAD &&
+		    p->off + p->dlen <= off) {
+			engine_pending_drop(e, p);
+			if (e->up.inflight > 0)
+				e->up.inflight--;
+		}
+	}
+}
+
 static void
 engine_upload_reply(struct engine *e, struct pending *p, const uint8_t *pkt,
                     size_t len)
@@ -931,6 +952,7 @@ engine_upload_reply(struct engine *e, struct pending *p, const uint8_t *pkt,
 			u->acked = rsp.off;
 		if (rsp.off > u->next_off)
 			u->next_off = rsp.off;
+		engine_upload_acked(e, rsp.off);
 	}
 	engine_send_progress(e, false);
 	engine_upload_pump(e);
