@@ -98,4 +98,14 @@ out=$(cl chunk "$T/huge.bin" 0 200 first)
 check "an image larger than the slot: rc 3" [ "$(rfield .rc <<<"$out")" = 3 ]
 stop_sim
 
+# --erase-us-per-kb: the first packet of a new upload takes its time (30 KiB
+# at 50 ms per KiB: 1.5 s), then is answered; a resume does not erase.
+start_sim er udp --udp 127.0.0.1:0 --image "$T/old.bin" --erase-us-per-kb 50000 || exit 1
+out=$(cl --timeout-ms 300 chunk "$T/new.bin" 0 200 first)
+check "a first packet waits for the erase" [ "$out" = timeout ]
+check "... and is applied once erased" wait_status '.upload.offset == 200' 10
+out=$(cl --timeout-ms 1000 chunk "$T/new.bin" 0 200 first)
+check "a resume does not erase again" [ "$(rfield .off <<<"$out")" = 200 ]
+stop_sim
+
 done_testing

@@ -88,6 +88,9 @@ usage(FILE *f)
 	    "order)\n"
 	    "  --flash-us-per-kb N   processing time per KiB written to flash "
 	    "(0)\n"
+	    "  --erase-us-per-kb N   time a new upload's erase takes per KiB "
+	    "of its\n"
+	    "                        len, spent on the first packet (0)\n"
 	    "  --proc-us N           processing time of every request (0)\n"
 	    "\n"
 	    "Faults (reproducible with --seed N):\n"
@@ -104,7 +107,6 @@ usage(FILE *f)
 	    "  -h, --help            this text\n");
 }
 
-/* In the order of longopts[], which parse_args() indexes by them. */
 enum {
 	O_SERIAL = 256,
 	O_REENUM,
@@ -136,6 +138,7 @@ enum {
 	O_HANG,
 	O_DIE,
 	O_STATUS,
+	O_ERASE_US,
 };
 
 static const struct option longopts[] = {
@@ -169,6 +172,7 @@ static const struct option longopts[] = {
     {"hang-after", required_argument, NULL, O_HANG},
     {"die-after", required_argument, NULL, O_DIE},
     {"status", required_argument, NULL, O_STATUS},
+    {"erase-us-per-kb", required_argument, NULL, O_ERASE_US},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -210,10 +214,11 @@ rate(const char *opt, const char *s)
 static void
 parse_args(int argc, char **argv)
 {
-	int ch, nlinks;
+	int ch, nlinks, idx = 0;
 
-	while ((ch = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
-		const char *name = ch >= 256 ? longopts[ch - 256].name : "";
+	while ((ch = getopt_long(argc, argv, "vh", longopts, &idx)) != -1) {
+		/* For error messages: idx is only set for long options. */
+		const char *name = ch >= 256 ? longopts[idx].name : "";
 
 		switch (ch) {
 		case O_SERIAL:
@@ -281,6 +286,9 @@ parse_args(int argc, char **argv)
 			break;
 		case O_FLASH_US:
 			opts.flash_us_per_kb = num(name, optarg, 0, 10000000);
+			break;
+		case O_ERASE_US:
+			opts.erase_us_per_kb = num(name, optarg, 0, 10000000);
 			break;
 		case O_PROC_US:
 			opts.proc_us = num(name, optarg, 0, 10000000);

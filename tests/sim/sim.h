@@ -38,6 +38,7 @@ struct sim_opts {
 	uint16_t ble_mtu;
 	unsigned int latency_ms;
 	unsigned int flash_us_per_kb;
+	unsigned int erase_us_per_kb;
 	unsigned int proc_us;
 	uint64_t seed;
 	double drop_rate;

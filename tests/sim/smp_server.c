@@ -219,6 +219,17 @@ upload_reply(uint8_t *out, const struct smp_hdr *h,
 	return smp_rspb_image_upload(out, RSP_MAX, h, o, &rsp);
 }
 
+/* A first packet with the len and sha of the unfinished upload. */
+static bool
+is_resume(const struct smp_request *r)
+{
+	return r->u.upload.has_off && r->u.upload.off == 0 && board.up_active &&
+	       r->u.upload.has_sha && board.up_has_sha &&
+	       r->u.upload.len == board.up_len &&
+	       r->u.upload.sha_len == board.up_sha_len &&
+	       memcmp(r->u.upload.sha, board.up_sha, r->u.upload.sha_len) == 0;
+}
+
 static ssize_t
 do_upload(uint8_t *out, const struct smp_request *r,
           const struct smp_rsp_opts *o)
@@ -237,9 +248,7 @@ do_upload(uint8_t *out, const struct smp_request *r,
 		if (slot1_in_use())
 			return smp_rspb_error(out, RSP_MAX, h, o, SMP_RC_NOENT,
 			                      "no slot");
-		if (board.up_active && u->has_sha && board.up_has_sha &&
-		    u->len == board.up_len && u->sha_len == board.up_sha_len &&
-		    memcmp(u->sha, board.up_sha, u->sha_len) == 0) {
+		if (is_resume(r)) {
 			log_info("upload resumed", "off=%u", board.up_off);
 			return upload_reply(out, h, o, board.up_off);
 		}
@@ -376,11 +385,15 @@ cost_us(const struct req *q)
 	struct smp_request r;
 	uint64_t us = board.o->proc_us;
 
-	if (board.o->flash_us_per_kb > 0 &&
-	    smp_req_decode(q->pkt, q->len, &r) == SMP_OK &&
-	    r.hdr.group == SMP_GROUP_IMAGE && r.hdr.id == SMP_IMAGE_UPLOAD)
-		us += (uint64_t)r.u.upload.data_len * board.o->flash_us_per_kb /
-		      1024;
+	if (smp_req_decode(q->pkt, q->len, &r) != SMP_OK ||
+	    r.hdr.group != SMP_GROUP_IMAGE || r.hdr.id != SMP_IMAGE_UPLOAD)
+		return us;
+	us += (uint64_t)r.u.upload.data_len * board.o->flash_us_per_kb / 1024;
+	/* A first packet that starts an upload erases the slot. */
+	if (r.u.upload.has_off && r.u.upload.off == 0 && r.u.upload.has_len &&
+	    !is_resume(&r))
+		us +=
+		    (uint64_t)r.u.upload.len * board.o->erase_us_per_kb / 1024;
 	return us > 60000000 ? 60000000 : (unsigned int)us;
 }
 
