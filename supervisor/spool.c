@@ -540,7 +540,8 @@ spool_finish(struct spool_entry *e, char *err, size_t errcap)
 void
 spool_abort(struct spool_entry *e, bool keep)
 {
-	if (!keep) {
+	/* An empty partial file is not worth keeping. */
+	if (!keep || e->disk == 0) {
 		entry_remove_files(e);
 		return;
 	}

@@ -61,8 +61,8 @@ void *spool_fetch(const struct spool_entry *e);
  * of total bytes and refuses when it would exceed the cap.  spool_write()
  * appends and hashes.  spool_finish() verifies the sha256 and makes the
  * file ready; a mismatch deletes it and returns -2.  spool_abort() closes
- * the partial file, keeping it for a later resume when keep is true (or
- * deleting it).  All return 0, or -1 with err filled.
+ * the partial file, keeping it for a later resume when keep is true and it
+ * is not empty (or deleting it).  All return 0, or -1 with err filled.
  */
 int spool_begin(struct spool_entry *e, uint64_t *offset, char *err,
                 size_t errcap);

@@ -167,6 +167,13 @@ check "released download: verified first" has rel x1 'result=downloaded'
 check "released download: removed when no longer referenced" \
 	test -z "$(ls -A "$T/st-rel/spool")"
 
+# A 4xx on the download is the server's answer, not a hiccup: no retry.
+add_package "$T/pkgB" 9.0.0 typeGone "$URL/local_storage/no-such-package" >/dev/null
+poll gone --device "g1:typeGone:$T/k3.pem"
+check "download 404: reported as an error without retries" \
+	sh -c "grep -q 'result=error phase=download status=404' '$T/gone.out' && ! grep -q result=retry '$T/gone.out'"
+check "download 404: nothing left in the spool" test -z "$(ls -A "$T/st-gone/spool")"
+
 # --- many devices on one loop ----------------------------------------------
 start_server many --auto-approve || exit 1
 add_package "$T/pkgB" 3.0.0 typeB >/dev/null
