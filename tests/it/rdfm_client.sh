@@ -50,6 +50,7 @@ check "the INFO line about approval is logged once" \
 check "several polls happened while waiting" \
 	test "$(count_log '.path == "/api/v1/auth/device" and .status == 401')" -ge 2
 check "downloaded file is the package" cmp -s "$T/pkgA" "$T/st-appr/spool/$SHA_A"
+check "spool usage counts the file" grep -qx 'spool_usage=300000' "$T/appr.out"
 check "spool directory is private" \
 	test "$(stat -c %a "$T/st-appr/spool")" = 700
 check "nothing secret in the client log" \
@@ -156,16 +157,19 @@ check "wrong sha: refused as a verification failure" \
 	has wsha w1 'result=verify-failed.*sha256'
 check "wrong sha: no file left in the spool" \
 	test -z "$(ls -A "$T/st-wsha/spool")"
+check "wrong sha: spool usage back to 0" grep -qx 'spool_usage=0' "$T/wsha.out"
 admin POST /admin/faults '{"reset": true}' >/dev/null
 
 poll cap --device "c1:typeA:$T/k3.pem" --spool-max 100000
 check "spool cap: download refused" has cap c1 'result=error .*spool full'
 check "spool cap: nothing left behind" test -z "$(ls -A "$T/st-cap/spool")"
+check "spool cap: usage back to 0" grep -qx 'spool_usage=0' "$T/cap.out"
 
 poll rel --device "x1:typeA:$T/k3.pem" --release
 check "released download: verified first" has rel x1 'result=downloaded'
 check "released download: removed when no longer referenced" \
 	test -z "$(ls -A "$T/st-rel/spool")"
+check "released download: usage back to 0" grep -qx 'spool_usage=0' "$T/rel.out"
 
 # A 4xx on the download is the server's answer, not a hiccup: no retry.
 add_package "$T/pkgB" 9.0.0 typeGone "$URL/local_storage/no-such-package" >/dev/null
@@ -190,6 +194,8 @@ check "six devices authenticated" \
 	test "$(count_log '.path == "/api/v1/auth/device" and .status == 200')" -eq 6
 check "both artifacts are in the one spool" \
 	test "$(ls "$T/st-many/spool" | wc -l)" -eq 2
+check "spool usage is the two files, counted once" \
+	grep -qx "spool_usage=$(( $(stat -c %s "$T/pkgB") + $(stat -c %s "$T/pkgC") ))" "$T/many.out"
 
 check_servers
 done_testing
