@@ -50,8 +50,8 @@ drive "$T/o3" $W --serial "$T/tty2" --timeout-ms 300 --retries 10 \
 	image-upload "$T/big.bin" \; image-list
 check "upload over a corrupting line succeeds" \
 	grep -q '^reply status=OK bytes=200072 ' "$T/o3"
-check_fails "retransmits were needed" \
-	grep -q '^reply status=OK bytes=.* retransmits=0 ' "$T/o3"
+# (A corrupted reply is usually covered by the next one: the board's offset
+# acknowledges everything below it, so retransmits may well be 0.)
 check "the image arrived whole" [ "$(slot_hash "$T/o3" 1)" = "$big" ]
 
 done_testing
