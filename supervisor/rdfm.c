@@ -710,6 +710,13 @@ finish_later(struct rdfm_dev *dev, enum rdfm_status st, const char *error)
 
 /* Authentication and check. */
 
+/* Server trouble worth retrying: 5xx, and the 4xx that mean "later". */
+static bool
+transient_status(long code)
+{
+	return code >= 500 || code == 408 || code == 429;
+}
+
 static size_t
 req_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 {
@@ -909,7 +916,7 @@ auth_done(struct rdfm_dev *dev, long code, const char *rsp, size_t len)
 			         "device=%s", log_q(dev->id));
 		dev->told_unapproved = true;
 		finish(dev, RDFM_UNAPPROVED, code, "device not approved yet");
-	} else if (code >= 500)
+	} else if (transient_status(code))
 		finish(dev, RDFM_ERR_TRANSIENT, code,
 		       "authentication failed with HTTP %ld %s", code, err);
 	else {
@@ -947,7 +954,7 @@ check_done(struct rdfm_dev *dev, long code, const char *rsp, size_t len)
 		dev->reauthed = true;
 		token_clear(dev);
 		send_auth(dev);
-	} else if (code >= 500)
+	} else if (transient_status(code))
 		finish(dev, RDFM_ERR_TRANSIENT, code,
 		       "update check failed with HTTP %ld %s", code, err);
 	else {
@@ -1196,7 +1203,8 @@ fetch_done(struct xfer *x, CURLcode rc)
 		         f->offset);
 		spool_abort(f->e, false);
 	} else if (!f->body_ok) {
-		st = code >= 500 ? RDFM_ERR_TRANSIENT : RDFM_ERR_CLIENT;
+		st = transient_status(code) ? RDFM_ERR_TRANSIENT
+		                            : RDFM_ERR_CLIENT;
 		snprintf(err, sizeof(err), "download failed with HTTP %ld",
 		         code);
 		spool_abort(f->e, true);
