@@ -562,7 +562,7 @@ upload_finished(evutil_socket_t fd, short ev, void *arg)
 	if (u->stalled) {
 		fail(u, true, 0,
 		     "the upload made no progress for %lld ms "
-		     "(timeouts.stall) at offset %" PRIu64,
+		     "(timeouts.stall); last acknowledged offset %" PRIu64,
 		     (long long)u->cfg->timeouts.stall_ms, u->up_acked);
 		return;
 	}

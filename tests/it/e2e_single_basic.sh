@@ -1,6 +1,7 @@
 #!/bin/bash
 # End to end, single boards that take the update: manual confirm over
-# serial, self-confirm over UDP, one --once run for both; then up to date,
+# serial, self-confirm over UDP, BLE through the simulator's ATT socket, one
+# --once run for all; then up to date,
 # and a board found running an unconfirmed image that is not ours.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../e2e-lib.sh"
@@ -14,10 +15,13 @@ e2e_artifact "$T/ser.rdfm" "$T/new.bin" typeS 2.0.0+3
 e2e_artifact "$T/udp.rdfm" "$T/new.bin" typeU 2.0.0+3
 e2e_package "$T/ser.rdfm" 2.0.0+3 typeS >/dev/null
 e2e_package "$T/udp.rdfm" 2.0.0+3 typeU >/dev/null
+e2e_artifact "$T/ble.rdfm" "$T/new.bin" typeB 2.0.0+3
+e2e_package "$T/ble.rdfm" 2.0.0+3 typeB >/dev/null
 
 e2e_board ser serial "$T/old.bin" || exit 1
 e2e_board udp udp "$T/old.bin" --self-confirm --confirm-ms 500 || exit 1
-e2e_config "$T/c.json" -- ser:typeS udp:typeU:self
+e2e_board ble ble "$T/old.bin" || exit 1
+e2e_config "$T/c.json" -- ser:typeS udp:typeU:self ble:typeB
 
 e2e_run once1 -c "$T/c.json" --once
 check "--once exits 0 when every board was updated" [ "$RC" -eq 0 ]
@@ -32,6 +36,8 @@ check "serial board keeps the old image in slot 1" \
 	[ "$(slot ser 1 hash)" = "$old_hash" ]
 check "UDP board confirmed the new image itself" \
 	[ "$(slot udp 0 hash):$(slot udp 0 confirmed)" = "$new_hash:true" ]
+check "BLE board: updated and confirmed" \
+	[ "$(slot ble 0 hash):$(slot ble 0 confirmed)" = "$new_hash:true" ]
 check "the self-confirming board was watched, not confirmed by us" \
 	grep -q 'Waiting for the board to confirm the new image.*device="udp"' "$L"
 check "each board was reset once" \
@@ -39,6 +45,9 @@ check "each board was reset once" \
 check "the board's version went to the server in RDFM spelling" \
 	grep -q 'msg="Update offered" device="ser" version=1.0.0 ' "$L"
 if [ "$RC" -ne 0 ]; then show_log "$L"; fi
+
+check "upload progress is logged at most every few seconds" \
+	[ "$(count "$L" 'msg="Uploading" ')" -le 3 ]
 
 # A second run: the boards report 2.0.0+3, nothing is offered.
 e2e_run once2 -c "$T/c.json" --once

@@ -70,4 +70,16 @@ check "a reboot-deadline error names device, phase and the deadline" \
 	"$T/nob.log"
 if [ "$RC" -eq 0 ]; then show_log "$T/nob.log"; fi
 
+# --- an upload that stalls ---------------------------------------------------
+e2e_board hang udp "$T/old.bin" --hang-after 15000 || exit 1
+E2E_DEVICE_JSON='{"timeouts": {"stall": "2s", "request": "1s"}}' \
+	e2e_config "$T/hang.json" -- hang:typeR
+e2e_run hang -c "$T/hang.json" --once
+check "--once exits non-zero when the upload stalls" [ "$RC" -ne 0 ]
+check "a stalled upload fails in the upload phase, naming the reason" \
+	grep -Eq 'level=ERROR msg="Update failed" device="hang" phase=upload reason="(the upload made no progress for 2000 ms|.*no answer)' \
+	"$T/hang.log"
+check "the stalled board was not reset" \
+	[ "$(board_field hang .counters.resets)" = 0 ]
+
 done_testing
