@@ -1,0 +1,269 @@
+#!/bin/bash
+# make bench (issue 8): upload speed against the serial link's ceiling, UDP
+# throughput against the pipeline window, where the time of a serial upload
+# goes, supervisor memory against artifact size, and a fleet of UDP boards,
+# all against mcumgr-board-sim.  Prints the tables and writes
+# bench/results.md, bench/data/*.tsv and bench/*.png (gnuplot).
+#
+#   bench/run.sh [BUILD]        BUILD: the build directory (default build)
+# Environment: BENCH_REPS (runs per figure, default 3), BENCH_OUT (where
+# results go, default bench/), BENCH_ONLY (space-separated subset of
+# "serial udp where memory fleet").
+set -u
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$(cd "${1:-$SRC/build}" && pwd) || exit 2
+OUT=${BENCH_OUT:-$SRC/bench}
+REPS=${BENCH_REPS:-3}
+ONLY=${BENCH_ONLY:-serial udp where memory fleet}
+CLI=$BIN/rdfm-mcumgr-client
+SIM=$BIN/mcumgr-board-sim
+MK=$BIN/mcuboot-mkimage
+CEIL=$BIN/bench-ceiling
+
+for p in "$CLI" "$SIM" "$MK" "$CEIL"; do
+	[ -x "$p" ] || {
+		echo "bench: $p is missing: run make first" >&2
+		exit 2
+	}
+done
+for t in jq gnuplot /usr/bin/time; do
+	command -v "$t" >/dev/null || {
+		echo "bench: $t is needed (scripts/install-deps)" >&2
+		exit 2
+	}
+done
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/rdfm-bench.XXXXXX")
+# Every process we start writes its pid here; cleanup ends those only.
+PIDS=$W/pids
+: >"$PIDS"
+cleanup() {
+	local p
+	while read -r p; do kill "$p" 2>/dev/null; done <"$PIDS"
+	sleep 0.2
+	while read -r p; do kill -9 "$p" 2>/dev/null; done <"$PIDS"
+	wait 2>/dev/null
+	rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$OUT/data"
+run() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+say() { echo "$*" >&2; }
+
+# sim_start NAME ARGS...: a virtual board; sets SIM_PID and SIM_ADDR (the
+# link from its READY line).
+sim_start() {
+	local name=$1 i
+	shift
+	"$SIM" "$@" >"$W/$name.out" 2>"$W/$name.err" &
+	SIM_PID=$!
+	echo "$SIM_PID" >>"$PIDS"
+	for i in $(seq 1 100); do
+		grep -q '^READY ' "$W/$name.out" 2>/dev/null && break
+		sleep 0.05
+	done
+	SIM_ADDR=$(sed -n 's/^READY [a-z]* //p' "$W/$name.out" | head -n 1)
+	[ -n "$SIM_ADDR" ] || {
+		say "bench: board $name did not start: $(cat "$W/$name.err")"
+		return 1
+	}
+}
+
+sim_stop() {
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
+# upload NAME IMAGE LINK...: one `smp image upload`; prints
+# "bytes_per_s elapsed_ms window chunk retransmits wall_s user_s sys_s"
+# (CPU of the client and its worker together, the worker being reaped by
+# the client).
+upload() {
+	local name=$1 img=$2 j
+	shift 2
+	if ! /usr/bin/time -o "$W/$name.time" -f '%e %U %S' \
+		"$CLI" smp "$@" --json image upload "$img" \
+		>"$W/$name.json" 2>"$W/$name.log"; then
+		say "bench: upload $name failed: $(tail -n 3 "$W/$name.log")"
+		echo "0 0 0 0 0 0 0 0"
+		return 1
+	fi
+	j=$(jq -r '"\(.bytes_per_s) \(.elapsed_ms) \(.window) \(.chunk) \(.retransmits)"' \
+		<"$W/$name.json")
+	echo "$j $(tail -n 1 "$W/$name.time")"
+}
+
+# stats COLUMN FILE [AWK-FILTER]: "median min max n" of a column.
+stats() {
+	awk "${3:-1}"' { print $'"$1"' }' "$2" | sort -g |
+		awk '{ v[NR] = $1 } END {
+			if (NR == 0) { print "0 0 0 0"; exit }
+			m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			print m, v[1], v[NR], NR }'
+}
+
+now() { date -u '+%Y-%m-%d %H:%M UTC'; }
+# meta PART: when, where and from which commit PART's figures were taken.
+meta() {
+	printf '%s\t%s\t%s\t%s\t%s\n' "$(now)" "$MACHINE" "$LOAD" \
+		"$COMMIT" "$REPS" >"$OUT/data/meta-$1.tsv"
+}
+
+START=$(date +%s)
+MACHINE="$(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo |
+	head -n 1), Linux $(uname -r)"
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+COMMIT=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
+say "bench: $MACHINE; load $LOAD; $REPS runs per figure"
+
+"$MK" --version 0.9.0 --size 1000 --seed 2 -o "$W/old.bin" >/dev/null
+# Image files of exactly 256 KiB and 1 MiB: 0x200 header, body, 40 bytes
+# of TLVs.
+"$MK" --version 1.0.0 --size $((262144 - 552)) --seed 3 \
+	-o "$W/img256k.bin" >/dev/null
+"$MK" --version 1.0.0 --size $((1048576 - 552)) --seed 4 \
+	-o "$W/img1m.bin" >/dev/null
+
+BAUDS="115200 921600"
+BUFSIZES="384 1024 2048"
+BUFCOUNTS="2 3 4"
+
+# serial_one BAUD BS BC REP: one serial upload, one line of serial.tsv.
+serial_one() {
+	local baud=$1 bs=$2 bc=$3 rep=$4 name pid r
+	name=s-$baud-$bs-$bc-$rep
+	sim_start "$name" --serial "$W/$name.tty" --baud "$baud" \
+		--image "$W/old.bin" --buf-size "$bs" --buf-count "$bc" ||
+		return 1
+	pid=$SIM_PID
+	r=$(upload "$name" "$W/img256k.bin" --transport serial \
+		--device "$W/$name.tty" --baud "$baud")
+	sim_stop "$pid"
+	echo "$baud $bs $bc $rep $r"
+}
+
+if run serial; then
+	say "bench: serial link ceilings"
+	: >"$OUT/data/ceiling.tsv"
+	for baud in $BAUDS; do
+		for bs in $BUFSIZES; do
+			"$CEIL" --baud "$baud" --buf-size "$bs" --tsv \
+				>>"$OUT/data/ceiling.tsv"
+		done
+	done
+	# baud bs bc rep bytes_per_s elapsed_ms window chunk retransmits
+	# wall user sys
+	: >"$W/serial.tsv"
+	for rep in $(seq 1 "$REPS"); do
+		# At 115200 an upload takes half a minute and almost no CPU:
+		# the nine board configurations run side by side, each on its
+		# own pseudo-terminal; the runs of one figure stay apart in
+		# time.
+		say "bench: serial 115200 baud, run $rep of $REPS (9 boards at once)"
+		for bs in $BUFSIZES; do
+			for bc in $BUFCOUNTS; do
+				serial_one 115200 "$bs" "$bc" "$rep" \
+					>"$W/par-$bs-$bc" &
+			done
+		done
+		wait
+		cat "$W"/par-* >>"$W/serial.tsv"
+		rm -f "$W"/par-*
+		say "bench: serial 921600 baud, run $rep of $REPS"
+		for bs in $BUFSIZES; do
+			for bc in $BUFCOUNTS; do
+				serial_one 921600 "$bs" "$bc" "$rep" \
+					>>"$W/serial.tsv"
+			done
+		done
+	done
+	sort -n -k1,1 -k2,2 -k3,3 -k4,4 "$W/serial.tsv" >"$OUT/data/serial.tsv"
+
+	# One summary line per configuration.
+	# baud bs bc window ceiling median min max ratio
+	: >"$OUT/data/serial-summary.tsv"
+	for baud in $BAUDS; do
+		for bs in $BUFSIZES; do
+			ceil=$(awk -v b="$baud" -v s="$bs" \
+				'$1 == b && $3 == s { print $9 }' \
+				"$OUT/data/ceiling.tsv")
+			for bc in $BUFCOUNTS; do
+				read -r med min max n < <(stats 5 \
+					"$OUT/data/serial.tsv" \
+					"\$1 == $baud && \$2 == $bs && \$3 == $bc")
+				win=$(awk -v b="$baud" -v s="$bs" -v c="$bc" \
+					'$1 == b && $2 == s && $3 == c { print $7; exit }' \
+					"$OUT/data/serial.tsv")
+				echo "$baud $bs $bc $win $ceil $med $min $max" |
+					awk '{ printf "%s %s %s %s %s %s %s %s %.4f %.4f %.4f\n",
+						$1, $2, $3, $4, $5, $6, $7, $8,
+						$6 / $5, $7 / $5, $8 / $5 }' \
+					>>"$OUT/data/serial-summary.tsv"
+			done
+		done
+	done
+	meta serial
+fi
+
+if run udp; then
+	# baud is not a thing here: window rate against latency.
+	# bc rep bytes_per_s elapsed_ms window chunk retransmits wall user sys
+	: >"$W/udp.tsv"
+	for rep in $(seq 1 "$REPS"); do
+		for bc in 2 3 5 9; do
+			say "bench: UDP 1 MiB, 20 ms latency, buf_count $bc, run $rep of $REPS"
+			name=u-$bc-$rep
+			sim_start "$name" --udp 127.0.0.1:0 --latency-ms 20 \
+				--slot-size 2097152 --image "$W/old.bin" \
+				--buf-size 1024 --buf-count "$bc" || continue
+			pid=$SIM_PID
+			r=$(upload "$name" "$W/img1m.bin" --transport udp \
+				--address "$SIM_ADDR")
+			sim_stop "$pid"
+			echo "$bc $rep $r" >>"$W/udp.tsv"
+		done
+	done
+	sort -n -k1,1 -k2,2 "$W/udp.tsv" >"$OUT/data/udp.tsv"
+	# bc window median min max speedup target(0.8 w)
+	: >"$OUT/data/udp-summary.tsv"
+	read -r base _ < <(stats 3 "$OUT/data/udp.tsv" '$1 == 2')
+	for bc in 2 3 5 9; do
+		read -r med min max n < <(stats 3 "$OUT/data/udp.tsv" "\$1 == $bc")
+		win=$((bc - 1))
+		awk -v c="$bc" -v w="$win" -v m="$med" -v lo="$min" -v hi="$max" \
+			-v b="$base" 'BEGIN { printf "%d %d %s %s %s %.2f %.2f\n",
+				c, w, m, lo, hi, (b > 0 ? m / b : 0), 0.8 * w }' \
+			>>"$OUT/data/udp-summary.tsv"
+	done
+	meta udp
+fi
+
+if run where; then
+	# Where the time of one 115200-baud upload goes (buf_size 384), for
+	# the stop-and-wait window (buf_count 2) and the default (4).
+	: >"$W/where.tsv"
+	for rep in $(seq 1 "$REPS"); do
+		for bc in 2 4; do
+			say "bench: where the time goes, buf_count $bc, run $rep of $REPS"
+			serial_one 115200 384 "$bc" "$rep" >>"$W/where.tsv" &
+		done
+		wait
+	done
+	sort -n -k3,3 -k4,4 "$W/where.tsv" >"$OUT/data/where.tsv"
+	"$CEIL" --baud 115200 --buf-size 384 --tsv >"$OUT/data/where-ceiling.tsv"
+	meta where
+fi
+
+# The daemon-based benchmarks (memory, fleet) live in bench/daemon.sh.
+if run memory || run fleet; then
+	if [ -f "$SRC/bench/daemon.sh" ]; then
+		. "$SRC/bench/daemon.sh"
+	fi
+fi
+
+ELAPSED=$(($(date +%s) - START))
+. "$SRC/bench/report.sh"
+say "bench: done in ${ELAPSED} s; results in $OUT/results.md"
