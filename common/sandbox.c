@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #ifndef SANDBOX_NULL
+#include <bluetooth/bluetooth.h>
+#include <bluetooth/hci.h>
 #include <seccomp.h>
 #include <sys/capability.h>
 #endif
@@ -235,6 +237,11 @@ sandbox_filter(unsigned int flags)
 			        SCMP_A1(SCMP_CMP_EQ, tty_ioctls[i], 0)) != 0)
 				goto out;
 	}
+	/* hci_devinfo() and hci_devba(): what a BLE reconnect asks first. */
+	if ((flags & SANDBOX_ALLOW_HCI) &&
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+	                     SCMP_A1(SCMP_CMP_EQ, HCIGETDEVINFO, 0)) != 0)
+		goto out;
 #ifdef SANITIZER_BUILD
 	/* Read-only opens (of /proc) only: creating a file still kills. */
 	if (ALLOW(sandbox_sanitizer) == -1 ||

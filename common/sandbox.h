@@ -7,9 +7,11 @@
 #ifndef SANDBOX_H
 #define SANDBOX_H
 
-#define SANDBOX_ALLOW_SOCKET 0x1 /* make and connect sockets (BLE reconnect)   \
-	                          */
-#define SANDBOX_ALLOW_TTY 0x2    /* termios ioctls (serial) */
+#define SANDBOX_ALLOW_SOCKET                                                   \
+	0x1                   /* make and connect sockets (BLE reconnect)      \
+	                       */
+#define SANDBOX_ALLOW_TTY 0x2 /* termios ioctls (serial) */
+#define SANDBOX_ALLOW_HCI 0x8 /* HCI device ioctls (BLE scanning) */
 #define SANDBOX_KEEP_NET_CAPS                                                  \
 	0x4 /* keep CAP_NET_RAW and CAP_NET_ADMIN (BLE HCI) */
 

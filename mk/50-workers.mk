@@ -32,6 +32,16 @@ ipc-drive_SRCS := tests/tools/ipc-drive.c $(IPC_SRCS) $(COMMON_SRCS)
 TESTS += test_engine
 test_engine_SRCS := tests/unit/test_engine.c $(ENGINE_SRCS) $(COMMON_SRCS)
 
+# Advertising reports: the BLE worker finds its board by name with these.
+ADV_SRCS := workers/ble/adv.c
+
 LIBEXEC_PROGRAMS += rdfm-mcumgr-worker-ble
 rdfm-mcumgr-worker-ble_SRCS := workers/ble/ble.c workers/ble/att_client.c \
+	$(ADV_SRCS) \
 	$(ENGINE_SRCS) $(BLE_SRCS) $(ATT_SRCS) $(COMMON_SRCS)
+
+TESTS += test_adv
+test_adv_SRCS := tests/unit/test_adv.c $(ADV_SRCS)
+
+FUZZERS += fuzz_adv
+fuzz_adv_SRCS := tests/fuzz/fuzz_adv.c $(ADV_SRCS)

@@ -8,15 +8,21 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bluetooth/bluetooth.h>
 #include <bluetooth/hci.h>
 #include <bluetooth/hci_lib.h>
+#include <bluetooth/l2cap.h>
 
+#include "adv.h"
 #include "att_client.h"
 #include "engine.h"
 #include "log.h"
@@ -24,7 +30,9 @@
 #include "xmalloc.h"
 
 #define BLE_MAX_PKT      65535
-#define BLE_STEP_TIMEOUT 3000 /* ms per discovery step */
+#define BLE_STEP_TIMEOUT 3000  /* ms per discovery step */
+#define BLE_SCAN_MS      10000 /* looking for the advertised name */
+#define BLE_CONNECT_MS   10000
 
 struct ble_link {
 	struct att_client *att;
@@ -68,6 +76,117 @@ ble_connect_sim(struct ble_link *b, char *why, size_t whycap)
 }
 
 /*
+ * Scan on the adapter until a board advertises our peer name.  Active
+ * scanning, so names carried in scan responses are seen too.
+ */
+static int
+ble_scan(struct ble_link *b, struct adv_addr *found, char *why, size_t whycap)
+{
+	struct hci_filter nf;
+	struct pollfd pfd;
+	uint8_t buf[HCI_MAX_EVENT_SIZE + 1];
+	struct timespec t0, t;
+	ssize_t n;
+	int dd, rc = -1, elapsed;
+
+	if ((dd = hci_open_dev(b->dev_index)) == -1) {
+		snprintf(why, whycap, "cannot open hci%u: %s", b->dev_index,
+		         strerror(errno));
+		return -1;
+	}
+	hci_filter_clear(&nf);
+	hci_filter_set_ptype(HCI_EVENT_PKT, &nf);
+	hci_filter_set_event(EVT_LE_META_EVENT, &nf);
+	if (hci_le_set_scan_parameters(dd, 0x01, htobs(0x0010), htobs(0x0010),
+	                               0x00, 0x00, 1000) == -1 ||
+	    setsockopt(dd, SOL_HCI, HCI_FILTER, &nf, sizeof(nf)) == -1 ||
+	    hci_le_set_scan_enable(dd, 0x01, 0x00, 1000) == -1) {
+		snprintf(why, whycap, "cannot start an LE scan on hci%u: %s",
+		         b->dev_index, strerror(errno));
+		hci_close_dev(dd);
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	snprintf(why, whycap, "no board advertising \"%s\" on hci%u",
+	         b->peer_name, b->dev_index);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		elapsed = (t.tv_sec - t0.tv_sec) * 1000 +
+		          (t.tv_nsec - t0.tv_nsec) / 1000000;
+		if (elapsed >= BLE_SCAN_MS)
+			break;
+		pfd.fd = dd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, BLE_SCAN_MS - elapsed) <= 0)
+			break;
+		if ((n = read(dd, buf, sizeof(buf))) <= 0)
+			break;
+		if (adv_find_name(buf, n, b->peer_name, found) == 1) {
+			rc = 0;
+			break;
+		}
+	}
+	hci_le_set_scan_enable(dd, 0x00, 0x00, 1000);
+	hci_close_dev(dd);
+	return rc;
+}
+
+/* An L2CAP LE socket on the ATT channel (CID 4) to the board. */
+static int
+ble_connect_l2cap(struct ble_link *b, const struct adv_addr *a, char *why,
+                  size_t whycap)
+{
+	struct sockaddr_l2 src, dst;
+	struct pollfd pfd;
+	socklen_t sl = sizeof(int);
+	int fd, err = 0;
+
+	memset(&src, 0, sizeof(src));
+	src.l2_family = AF_BLUETOOTH;
+	src.l2_cid = htobs(4);
+	src.l2_bdaddr_type = BDADDR_LE_PUBLIC;
+	if (hci_devba(b->dev_index, &src.l2_bdaddr) == -1)
+		bacpy(&src.l2_bdaddr, BDADDR_ANY);
+	memset(&dst, 0, sizeof(dst));
+	dst.l2_family = AF_BLUETOOTH;
+	dst.l2_cid = htobs(4);
+	dst.l2_bdaddr_type = a->type == 0 ? BDADDR_LE_PUBLIC : BDADDR_LE_RANDOM;
+	memcpy(&dst.l2_bdaddr, a->b, 6);
+	fd = socket(AF_BLUETOOTH, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	            BTPROTO_L2CAP);
+	if (fd == -1 || bind(fd, (struct sockaddr *)&src, sizeof(src)) == -1) {
+		snprintf(why, whycap, "L2CAP socket: %s", strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) == -1 &&
+	    errno != EINPROGRESS) {
+		err = errno;
+	} else {
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, BLE_CONNECT_MS) <= 0)
+			err = ETIMEDOUT;
+		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1)
+			err = errno;
+	}
+	if (err != 0) {
+		snprintf(why, whycap, "cannot connect to \"%s\": %s",
+		         b->peer_name, strerror(err));
+		close(fd);
+		return -1;
+	}
+	/* Discovery and the data path expect blocking sends. */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == -1) {
+		snprintf(why, whycap, "fcntl: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
  * A real adapter.  Without one (these machines have none) this is the one
  * clear error the worker reports for every request.
  */
@@ -75,6 +194,7 @@ static int
 ble_connect_hci(struct ble_link *b, char *why, size_t whycap)
 {
 	struct hci_dev_info di;
+	struct adv_addr a;
 
 	if (hci_devinfo(b->dev_index, &di) == -1) {
 		snprintf(why, whycap,
@@ -88,10 +208,13 @@ ble_connect_hci(struct ble_link *b, char *why, size_t whycap)
 		         b->dev_index);
 		return -1;
 	}
-	snprintf(why, whycap,
-	         "scanning for \"%s\" on hci%u is not implemented yet",
-	         b->peer_name, b->dev_index);
-	return -1;
+	if (ble_scan(b, &a, why, whycap) == -1)
+		return -1;
+	log_info("ble: board found",
+	         "peer=%s addr=%02x:%02x:%02x:%02x:%02x:%02x",
+	         log_q(b->peer_name), a.b[5], a.b[4], a.b[3], a.b[2], a.b[1],
+	         a.b[0]);
+	return ble_connect_l2cap(b, &a, why, whycap);
 }
 
 static int
@@ -189,7 +312,8 @@ ble_add_board(void *ctx, const char *peer_name)
 static const struct link_ops ble_ops = {
     .role = "ble",
     .needs_board = 1,
-    .sandbox_flags = SANDBOX_ALLOW_SOCKET | SANDBOX_KEEP_NET_CAPS,
+    .sandbox_flags =
+        SANDBOX_ALLOW_SOCKET | SANDBOX_ALLOW_HCI | SANDBOX_KEEP_NET_CAPS,
     .open = ble_open,
     .reopen = ble_reopen,
     .close = ble_close,
