@@ -13,6 +13,12 @@ DESTDIR    ?=
 BINDIR     ?= $(PREFIX)/bin
 LIBEXECDIR ?= $(PREFIX)/libexec/rdfm-mcumgr
 SYSCONFDIR ?= /etc
+# systemd looks in /usr/local/lib/systemd/system too, so the unit follows
+# PREFIX; so does the sysusers.d entry that creates the workers' user.
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/rdfm-mcumgr-client
 BUILD      ?= build
 VERSION    := 0.1.0
 
@@ -108,19 +114,42 @@ check:
 	if command -v clang >/dev/null 2>&1; then $(MAKE) fuzz; fi
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run $(CURDIR)/build/san $(CURDIR)/build/fuzz
 
+# The unit names the installed paths: @BINDIR@ and @SYSCONFDIR@ in
+# etc/rdfm-mcumgr-client.service are replaced here.
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
-		$(DESTDIR)$(SYSCONFDIR)/rdfm-mcumgr
+		$(DESTDIR)$(SYSCONFDIR)/rdfm-mcumgr $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)
 	for p in $(BIN_PROGRAMS); do install -m 0755 $(BUILD)/$$p $(DESTDIR)$(BINDIR)/; done
 	for p in $(LIBEXEC_PROGRAMS); do install -m 0755 $(BUILD)/$$p $(DESTDIR)$(LIBEXECDIR)/; done
 	install -m 0644 etc/config.json \
 		$(DESTDIR)$(SYSCONFDIR)/rdfm-mcumgr/config.json.example
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		etc/rdfm-mcumgr-client.service \
+		>$(DESTDIR)$(UNITDIR)/rdfm-mcumgr-client.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/rdfm-mcumgr-client.service.tmp
+	mv -f $(DESTDIR)$(UNITDIR)/rdfm-mcumgr-client.service.tmp \
+		$(DESTDIR)$(UNITDIR)/rdfm-mcumgr-client.service
+	install -m 0644 etc/rdfm-mcumgr.sysusers \
+		$(DESTDIR)$(SYSUSERSDIR)/rdfm-mcumgr.conf
+	install -m 0644 docs/rdfm-mcumgr-client.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 docs/rdfm-mcumgr-client.json.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 docs/user-guide.md README.md $(DESTDIR)$(DOCDIR)/
 
+# Removes exactly what install placed, then the directories that are ours
+# alone (a shared directory such as man1 is left even when empty).
 uninstall:
 	for p in $(BIN_PROGRAMS); do rm -f $(DESTDIR)$(BINDIR)/$$p; done
 	for p in $(LIBEXEC_PROGRAMS); do rm -f $(DESTDIR)$(LIBEXECDIR)/$$p; done
-	rm -f $(DESTDIR)$(SYSCONFDIR)/rdfm-mcumgr/config.json.example
-	-rmdir $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SYSCONFDIR)/rdfm-mcumgr 2>/dev/null
+	rm -f $(DESTDIR)$(SYSCONFDIR)/rdfm-mcumgr/config.json.example \
+		$(DESTDIR)$(UNITDIR)/rdfm-mcumgr-client.service \
+		$(DESTDIR)$(SYSUSERSDIR)/rdfm-mcumgr.conf \
+		$(DESTDIR)$(MANDIR)/man1/rdfm-mcumgr-client.1 \
+		$(DESTDIR)$(MANDIR)/man5/rdfm-mcumgr-client.json.5 \
+		$(DESTDIR)$(DOCDIR)/user-guide.md $(DESTDIR)$(DOCDIR)/README.md
+	-rmdir $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SYSCONFDIR)/rdfm-mcumgr \
+		$(DESTDIR)$(DOCDIR) 2>/dev/null
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
