@@ -72,3 +72,22 @@ group_images() {
 		seed=$((seed + 2))
 	done
 }
+
+# group_board_again NAME IMAGE [SIM ARGS...]: start a stopped UDP board
+# again on the address it had (the config names it), with its flash.
+group_board_again() {
+	local name=$1 image=$2
+	shift 2
+	bg "$SIMBIN" --state "$T/$name.state" --status "$T/$name.status" \
+		--image "$image" --udp "${BOARD_LINK[$name]}" "$@" \
+		>"$T/$name.out" 2>>"$T/$name.err"
+	BOARD_PID[$name]=$!
+	wait_for_line "$T/$name.out" '^READY ' 10
+}
+
+# checks_of ID: update checks the server answered for this id so far.
+checks_of() {
+	jq -c --arg d "$1" \
+		'select(.path == "/api/v1/update/check" and .device == $d)' \
+		"$SLOG" | wc -l
+}
