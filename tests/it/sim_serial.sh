@@ -2,7 +2,7 @@
 # The virtual board over its serial link: golden frames on the wire, the
 # receive-buffer limit (buf_size - 4 on serial), USB re-enumeration on
 # reset, pacing at --baud (bytes per second, generous bounds), console
-# noise mixed into the output, and corrupted replies.
+# noise mixed into the output, and corrupted lines both ways.
 . "$(dirname "$0")/../lib.sh"
 . "$SRC/tests/sim/it-lib.sh"
 
@@ -83,11 +83,25 @@ out=$(cl echo "through the noise")
 check "SMP works with console noise" [ "$(rfield .r <<<"$out")" = "through the noise" ]
 stop_sim
 
-# Corrupted replies fail their CRC: the client sees nothing.
+# Corrupted lines fail their CRC, both ways.
 start_sim x serial --serial "$T/bad" --corrupt-rate 1 || exit 1
 out=$(cl --timeout-ms 700 echo x)
-check "--corrupt-rate 1: every reply is corrupted" [ "$out" = timeout ]
-check "... though the board answered" [ "$(st .counters.replies)" = 1 ]
+check "--corrupt-rate 1: no reply" [ "$out" = timeout ]
+check "... and every request too: the board never saw one" \
+	[ "$(st .counters.requests)" = 0 ]
+stop_sim
+
+# Half the lines corrupted (seeded): some requests lost, some replies lost.
+start_sim y serial --serial "$T/half" --corrupt-rate 0.5 --seed 3 || exit 1
+got=0
+for i in $(seq 1 16); do
+	out=$(cl --seq "$i" --timeout-ms 300 echo "n$i")
+	[ "$(rfield .r <<<"$out" 2>/dev/null)" = "n$i" ] && got=$((got + 1))
+done
+seen=$(st .counters.requests)
+check "--corrupt-rate 0.5: some requests lost ($seen of 16 seen)" [ "$seen" -lt 16 ]
+check "... and some replies lost ($got of $seen received)" \
+	[ "$got" -gt 0 -a "$got" -lt "$seen" ]
 stop_sim
 
 done_testing

@@ -181,6 +181,35 @@ packet_cb(void *arg, const uint8_t *pkt, size_t len)
 	server_receive(pkt, len, NULL);
 }
 
+/*
+ * --corrupt-rate on the way in: each incoming line (a frame, or console
+ * text) is hit with that probability, one byte after its marker flipped,
+ * so the board's decoder sees a bad frame and drops the packet.
+ */
+static void
+corrupt_input(uint8_t *buf, size_t n)
+{
+	static size_t line_pos;
+	static bool hit;
+	size_t i;
+
+	if (board.o->corrupt_rate <= 0)
+		return;
+	for (i = 0; i < n; i++) {
+		if (line_pos == 0)
+			hit = fault_hit(board.o->corrupt_rate);
+		if (buf[i] == '\n') {
+			line_pos = 0;
+			continue;
+		}
+		if (hit && line_pos == 2) {
+			buf[i] ^= 0x01;
+			log_debug("request corrupted (--corrupt-rate)", NULL);
+		}
+		line_pos++;
+	}
+}
+
 static void
 rd_cb(evutil_socket_t fd, short ev, void *arg)
 {
@@ -210,6 +239,7 @@ rd_cb(evutil_socket_t fd, short ev, void *arg)
 		in_pace.tokens += (double)(want - (size_t)n);
 	if (board.run != BOARD_UP)
 		return; /* a resetting board hears nothing */
+	corrupt_input(buf, (size_t)n);
 	smp_serial_decoder_feed(dec, buf, (size_t)n, packet_cb, NULL);
 }
 
