@@ -43,6 +43,15 @@ check_fails "a hash in no slot is refused by the board" \
 check "the board's error reaches the supervisor" \
 	grep -q '^reply status=BOARD_ERROR board_rc=3' "$T/o5"
 
+# A bad address: a clear error for every request, and the worker, retrying
+# inside its sandbox, must not be killed for it.
+check_fails "a bad address fails the request" \
+	drive "$T/bad" $W --udp "no-such-host.invalid:1" echo x \; sleep 1500 \
+	\; echo y
+check "the reason names the address" \
+	grep -q '^reply status=LINK_DOWN .*no-such-host.invalid' "$T/bad"
+check "the worker survives the retries" grep -q '^worker exit=0' "$T/bad"
+
 # IPv6.
 if start_sim b6 --udp '[::1]:0'; then
 	drive "$T/o6" $W --udp "$READY" echo six

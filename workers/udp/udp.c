@@ -129,6 +129,11 @@ udp_open(void *ctx, const Ipc__LinkConfig *cfg, int fd, char *why,
 	return udp_connect(u, why, whycap);
 }
 
+/*
+ * A UDP link is never lost, so this only runs after the first open
+ * failed (a bad or unresolvable address): inside the sandbox, where
+ * resolving or making sockets is not allowed.  The reason stands.
+ */
 static int
 udp_reopen(void *ctx, int fd, char *why, size_t whycap)
 {
@@ -136,7 +141,9 @@ udp_reopen(void *ctx, int fd, char *why, size_t whycap)
 
 	if (fd != -1)
 		close(fd);
-	return udp_connect(u, why, whycap);
+	snprintf(why, whycap, "cannot open the UDP link to \"%s\"",
+	         u->address != NULL ? u->address : "");
+	return -1;
 }
 
 static void
