@@ -34,7 +34,9 @@ struct stub {
 	uint8_t *pkt[MAXPKT];
 	size_t len[MAXPKT];
 	size_t n;
-	size_t nsent; /* all packets ever sent */
+	size_t nsent;   /* all packets ever sent */
+	bool fail_send; /* the link is lost on the next send */
+	int nreopen;
 	uint8_t seqs[1024];
 };
 
@@ -84,7 +86,7 @@ stub_open(void *ctx, const Ipc__LinkConfig *cfg, int fd, char *why,
 static int
 stub_reopen(void *ctx, int fd, char *why, size_t whycap)
 {
-	(void)ctx;
+	((struct stub *)ctx)->nreopen++;
 	(void)fd;
 	(void)why;
 	(void)whycap;
@@ -117,6 +119,10 @@ stub_send(void *ctx, const uint8_t *pkt, size_t len)
 {
 	struct stub *s = ctx;
 
+	if (s->fail_send) {
+		s->fail_send = false;
+		return -1;
+	}
 	assert_true(s->n < MAXPKT);
 	s->pkt[s->n] = malloc(len);
 	memcpy(s->pkt[s->n], pkt, len);
@@ -659,6 +665,46 @@ test_upload_abort(void **state)
 	assert_true(f->board.off < IMG);
 }
 
+static int
+count_link_state(struct fx *f, bool up)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < f->nmsgs; i++)
+		if (f->msgs[i]->body_case == IPC__ENVELOPE__BODY_LINK_STATE &&
+		    f->msgs[i]->link_state->up == up)
+			n++;
+	return n;
+}
+
+static void
+test_link_loss_fails_op_and_reconnects(void **state)
+{
+	struct fx *f = *state;
+	const Ipc__Reply *r;
+	time_t end;
+
+	sup_configure(f, 1000, 3);
+	f->stub.fail_send = true;
+	sup_echo(f, 3, "lost");
+	r = run_until_reply(f, 3, false);
+	assert_non_null(r);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__LINK_DOWN);
+	/* Reported down, then reopened by the engine's retry timer. */
+	end = time(NULL) + 5;
+	while (count_link_state(f, true) < 2 && time(NULL) < end)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_int_equal(count_link_state(f, false), 1);
+	assert_int_equal(count_link_state(f, true), 2);
+	assert_int_equal(f->stub.nreopen, 1);
+	sup_echo(f, 4, "back");
+	r = run_until_reply(f, 4, false);
+	assert_non_null(r);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__OK);
+	assert_string_equal(r->echo, "back");
+}
+
 int
 main(void)
 {
@@ -683,6 +729,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_upload_resume_via_first_packet,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upload_abort, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_link_loss_fails_op_and_reconnects, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
