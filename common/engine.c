@@ -115,7 +115,8 @@ struct engine {
 	/* Handshake. */
 	Ipc__LinkConfig *cfg; /* owned copy of Configure.link */
 	bool configured;
-	bool have_board; /* AddBoard seen (links that need one) */
+	bool have_board;   /* AddBoard seen (links that need one) */
+	uint32_t board_id; /* and the board it named */
 	int link_fd;
 	char *link_path;
 
@@ -685,6 +686,15 @@ engine_op_start(struct engine *e)
 static bool
 engine_op_take(struct engine *e, const Ipc__Envelope *env, enum op_kind kind)
 {
+	if (e->ops->needs_board && e->have_board &&
+	    env->board_id != e->board_id) {
+		engine_reply_status(
+		    e, env->request_id, env->board_id,
+		    IPC__REPLY__STATUS__BAD_REQUEST,
+		    "this worker serves one board only (one BLE board per "
+		    "adapter worker)");
+		return false;
+	}
 	if (e->op.kind != OP_NONE) {
 		engine_reply_status(
 		    e, env->request_id, env->board_id, IPC__REPLY__STATUS__BUSY,
@@ -1087,14 +1097,26 @@ static void
 engine_dispatch_add_board(struct engine *e, const Ipc__Envelope *env, int fd)
 {
 	(void)fd;
-	if (e->ops->add_board == NULL ||
+	if (e->ops->add_board == NULL) {
+		log_debug("AddBoard ignored: one board per link", "board=%u",
+		          env->board_id);
+		return;
+	}
+	/*
+	 * One board per worker for now.  Requests for another board are
+	 * refused (engine_op_take), never run on the wrong board.
+	 */
+	if ((e->have_board && env->board_id != e->board_id) ||
 	    e->ops->add_board(e->ctx, env->add_board->peer_name) == -1) {
-		engine_reply_status(e, env->request_id, env->board_id,
-		                    IPC__REPLY__STATUS__BAD_REQUEST,
-		                    "this link does not take (another) board");
+		log_errx("second board on this worker refused",
+		         "board=%u "
+		         "peer=%s serving=%u",
+		         env->board_id, log_q(env->add_board->peer_name),
+		         e->board_id);
 		return;
 	}
 	e->have_board = true;
+	e->board_id = env->board_id;
 	engine_check_configured(e);
 }
 
