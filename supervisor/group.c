@@ -575,6 +575,11 @@ on_conv_read(struct board *b, enum board_status st, const char *err,
 		if (hash_eq(s0, jm->old_hash)) {
 			if (s1 != NULL && s1->pending) {
 				/* Cannot be un-marked: boot it, then revert. */
+				log_info(
+				    "Group member has the new image pending; "
+				    "resetting it to boot and then revert it",
+				    "group=%s member=%s", log_q(g->cfg->name),
+				    log_q(m->cfg->name));
 				r = board_reset_wait(m->board, on_conv_step, m);
 			} else if (!s0->confirmed) {
 				r = board_set_state(m->board, NULL, true,
