@@ -71,4 +71,38 @@ check "w back: the group reports 2.0.0 and is up to date" \
 	[ "$(jq -c 'select(.device == "id-fw" and .status == 204)' "$SLOG" | wc -l)" -ge 1 ]
 check "SIGTERM: clean exit" [ "$STOP_RC" -eq 0 ]
 
+# A member that was reset after the commit point reverted to its old
+# image (its new one back in slot 1): rolled forward by marking the new
+# image permanent and resetting it.
+for b in u v w; do
+	e2e_board_stop $b
+	rm -f "$T/$b.state"
+done
+rm -rf "$T/state"
+e2e_board u udp "$T/u.old.bin" || exit 1
+e2e_board v udp "$T/v.old.bin" --self-confirm --confirm-ms 100 || exit 1
+e2e_board w udp "$T/w.old.bin" || exit 1
+group_config "$T/c2.json" '{}' fw:gfw u v:self w
+RDFM_CRASH_AT=group-committed e2e_run crash2 -c "$T/c2.json" --once
+"$CLIENT" smp --transport udp --address "${BOARD_LINK[w]}" reset \
+	>/dev/null 2>&1
+for i in $(seq 1 50); do
+	[ "$(slot w 0 hash)" = "${OLD_HASH[w]}" ] && break
+	sleep 0.1
+done
+check "reverted: w reverted to its old image after a reset" \
+	[ "$(slot w 0 hash):$(slot w 1 hash)" = "${OLD_HASH[w]}:${NEW_HASH[w]}" ]
+e2e_run fw2 -c "$T/c2.json" --once
+L=$T/fw2.log
+check "reverted: --once exits 0" [ "$RC" -eq 0 ]
+check "reverted: w was switched over to the new image" \
+	grep -q 'msg="Group member is not on the new image; switching it over" group="fw" member="w"' "$L"
+for b in u v w; do
+	check "reverted: member $b runs its new image, confirmed" \
+		on_image $b "${NEW_HASH[$b]}"
+done
+check "reverted: w's new image is permanent, its old one in slot 1" \
+	[ "$(slot w 1 hash)" = "${OLD_HASH[w]}" ]
+[ "$RC" -eq 0 ] || show_log "$L"
+
 done_testing
