@@ -316,8 +316,9 @@ engine_pending_new(struct engine *e)
 }
 
 /*
- * Build a request with build(buf, cap, seq) into a new pending slot and
- * send it.  Returns the slot, or NULL when it does not fit the board.
+ * Send a request packet (built with sequence number 0) from a new pending
+ * slot, which keeps a copy for retransmits.  NULL when 255 are in flight
+ * or the packet has no valid header.
  */
 static struct pending *
 engine_request(struct engine *e, enum pend_kind kind, const uint8_t *pkt,
