@@ -68,6 +68,35 @@ check "group of three: the uploads overlapped (all started before one ended)" \
 	awk '/Uploading the new image/ {s++} /Upload finished/ {exit !(s == 3)}' "$L"
 [ "$RC" -eq 0 ] || show_log "$L"
 
+# --- a BLE member (the simulator's ATT socket) and a UDP one, next to a
+# single device in the same supervisor ---
+group_images 2.0.0 50 k l
+group_artifact "$T/gb.rdfm" gble 2.0.0 k="$T/k.new.bin" l="$T/l.new.bin"
+e2e_package "$T/gb.rdfm" 2.0.0 gble >/dev/null
+e2e_image "$T/s.new.bin" 2.0.0 60
+e2e_artifact "$T/s.rdfm" "$T/s.new.bin" tsingle 2.0.0
+e2e_package "$T/s.rdfm" 2.0.0 tsingle >/dev/null
+e2e_board k ble "$T/k.old.bin" --self-confirm --confirm-ms 300 || exit 1
+e2e_board l udp "$T/l.old.bin" || exit 1
+e2e_board s udp "$T/k.old.bin" || exit 1
+e2e_config "$T/single.json" -- s:tsingle
+group_config "$T/gb.json" "$(jq -c '{devices}' "$T/single.json")" \
+	bl:gble k:self l
+e2e_run gb -c "$T/gb.json" --once
+L=$T/gb.log
+check "BLE member and a device: --once exits 0" [ "$RC" -eq 0 ]
+check "BLE member: the group's update succeeded" \
+	grep -q 'msg="Update successful" group="bl" members=2 new_version=2.0.0' "$L"
+check "BLE member: k (BLE) runs its new image, confirmed" \
+	on_image k "${NEW_HASH[k]}"
+check "BLE member: l (UDP) runs its new image, confirmed" \
+	on_image l "${NEW_HASH[l]}"
+check "the single device next to the group was updated too" \
+	eval 'grep -q "msg=\"Update successful\" device=\"s\" new_version=2.0.0" "$L" &&
+	on_image s "$(image_hash "$T/s.new.bin")"'
+[ "$RC" -eq 0 ] || show_log "$L"
+for b in k l s; do e2e_board_stop $b; done
+
 # --- members disagree at start-up: refused, each version named ---
 group_images 2.0.0 30 f g
 e2e_image "$T/g.other.bin" 1.5.0 99
