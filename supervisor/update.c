@@ -69,6 +69,11 @@ struct update_dev {
 	/* The journal entry found at start-up (phase JP_IDLE when none). */
 	struct journal_entry boot_j;
 	bool journal_bad;
+	/*
+	 * The failure leaves the new image running unconfirmed: keep the
+	 * journal entry, so the next cycle finishes the confirm.
+	 */
+	bool keep_journal;
 
 	struct board_images imgs; /* last read */
 	uint8_t old_hash[BOARD_HASH_LEN];
@@ -296,8 +301,11 @@ fail(struct update_dev *u, bool counts, int64_t delay_ms, const char *fmt, ...)
 		         "device=%s phase=%s reason=%s attempt=%u",
 		         log_q(u->cfg->name), step_phase(u->step),
 		         log_q(reason), u->attempts);
-	if (u->j.phase != JP_IDLE && u->j.phase != JP_DONE)
+	if (u->j.phase != JP_IDLE && u->j.phase != JP_DONE &&
+	    (!u->keep_journal ||
+	     (c->retries != 0 && u->attempts >= (unsigned int)c->retries)))
 		journal_idle(u);
+	u->keep_journal = false;
 	memset(&u->j, 0, sizeof(u->j));
 	if (c->retries != 0 && u->attempts >= (unsigned int)c->retries) {
 		log_warnx("Giving up on this update until the server offers "
@@ -352,13 +360,16 @@ on_confirmed(struct board *b, enum board_status st, const char *err,
 
 	(void)b;
 	if (st != BOARD_OK) {
-		if (st == BOARD_REVERTED)
+		if (st == BOARD_REVERTED) {
 			fail(u, true, 0,
 			     "rejected: the board reverted to its old image "
 			     "instead of confirming the new one (%s)",
 			     err);
-		else
-			fail(u, true, 0, "%s", err);
+			return;
+		}
+		/* It still runs the new image: the next cycle confirms. */
+		u->keep_journal = true;
+		fail(u, true, 0, "%s", err);
 		return;
 	}
 	if (u->cfg->self_confirm || imgs == NULL) {
@@ -368,6 +379,7 @@ on_confirmed(struct board *b, enum board_status st, const char *err,
 	s0 = board_slot(imgs, 0);
 	if (s0 == NULL || !s0->has_hash || !s0->confirmed ||
 	    memcmp(s0->hash, u->j.members[0].new_hash, BOARD_HASH_LEN) != 0) {
+		u->keep_journal = true;
 		fail(u, true, 0, "the board did not confirm the new image");
 		return;
 	}
@@ -836,24 +848,39 @@ on_startup_confirmed(struct board *b, enum board_status st, const char *err,
 }
 
 /*
- * The first cycle's look at the journal and the board: finish what our
- * update left, notice a rejection, or confirm an image that is not ours.
- * Returns true when it started something; false: go on to the check.
+ * The look at the journal and the board before a check.  In the first
+ * cycle: finish what our update left, notice a rejection, or confirm an
+ * image that is not ours.  Later: finish a confirm that failed (the board
+ * still runs the new image unconfirmed).  Returns true when it started
+ * something; false: go on to the check.
  */
 static bool
-recover(struct update_dev *u)
+recover(struct update_dev *u, bool first)
 {
+	struct journal_entry later;
 	const struct journal_entry *j = &u->boot_j;
-	const struct journal_member *m = &j->members[0];
+	const struct journal_member *m;
+	char err[256];
+
+	if (!first) {
+		if (journal_read("device", u->cfg->id, &later, err,
+		                 sizeof(err)) != 0 ||
+		    later.phase != JP_CONFIRMING)
+			return false;
+		j = &later;
+	}
+	m = &j->members[0];
 	const struct board_slot *s0 = board_slot(&u->imgs, 0),
 	                        *s1 = board_slot(&u->imgs, 1);
-	bool in_flight = !u->journal_bad && j->phase >= JP_UPLOADING &&
-	                 j->phase <= JP_CONFIRMING && j->nmembers == 1 &&
-	                 m->has_new_hash;
+	bool in_flight =
+	    !(first && u->journal_bad) && j->phase >= JP_UPLOADING &&
+	    j->phase <= JP_CONFIRMING && j->nmembers == 1 && m->has_new_hash;
 	bool runs_new = in_flight && s0 != NULL && s0->has_hash &&
 	                memcmp(s0->hash, m->new_hash, BOARD_HASH_LEN) == 0;
 
-	if (in_flight) {
+	if (!first && !runs_new)
+		return false;
+	if (in_flight && first) {
 		/* Keep counting attempts at that offer across the restart. */
 		snprintf(u->fail_sha, sizeof(u->fail_sha), "%s",
 		         j->artifact_sha256);
@@ -935,7 +962,7 @@ on_read(struct board *b, enum board_status st, const char *err,
 	log_debug("Board read", "device=%s version=%s", log_q(u->cfg->name),
 	          u->version);
 	u->first_cycle = false;
-	if (first && recover(u))
+	if (recover(u, first))
 		return;
 	do_check(u);
 }
@@ -1065,3 +1092,4 @@ update_dev_free(struct update_dev *u)
 	free(u->workdir);
 	free(u);
 }
+

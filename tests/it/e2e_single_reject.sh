@@ -70,6 +70,27 @@ check "a reboot-deadline error names device, phase and the deadline" \
 	"$T/nob.log"
 if [ "$RC" -eq 0 ]; then show_log "$T/nob.log"; fi
 
+# --- self-confirm slower than the confirm deadline ------------------------------
+e2e_board late udp "$T/old.bin" --self-confirm --confirm-ms 2500 || exit 1
+E2E_DEVICE_JSON='{"timeouts": {"confirm": "1s"}}' \
+	e2e_config "$T/late.json" -- late:typeR:self
+e2e_start late -c "$T/late.json"
+if wait_for_line "$T/late.log" 'Update successful' 30; then
+	ok "a late self-confirm: the update completes in a later cycle"
+else
+	not_ok "a late self-confirm: the update completes in a later cycle" "-"
+	show_log "$T/late.log"
+fi
+e2e_stop
+check "a late self-confirm: the confirm deadline was reported" \
+	grep -q 'Update failed" device="late" phase=confirm reason="the board neither confirmed nor reverted the image within 1000 ms (timeouts.confirm)' \
+	"$T/late.log"
+check "a late self-confirm: the next cycle finished it without a new upload or reset" \
+	[ "$(count "$T/late.log" 'Uploading the new image')" -eq 1 ] &&
+	[ "$(board_field late .counters.resets)" = 1 ]
+check "a late self-confirm: the board runs the new image, confirmed" \
+	[ "$(slot late 0 hash):$(slot late 0 confirmed)" = "$(image_hash "$T/new3.bin"):true" ]
+
 # --- an upload that stalls ---------------------------------------------------
 e2e_board hang udp "$T/old.bin" --hang-after 15000 || exit 1
 E2E_DEVICE_JSON='{"timeouts": {"stall": "2s", "request": "1s"}}' \
