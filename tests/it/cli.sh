@@ -103,46 +103,53 @@ run check-config -c "$T/unknown.json"
 check "unknown key is a warning naming it" \
 	eval '[ $rc -eq 0 ] && grep -q "level=WARN.*key=\"colour\"" $T/err'
 
-# The daemon loads or generates every key before anything else.
+# The daemon loads or generates every key before anything else.  Nothing
+# answers at the server or the boards: each --once run reads the boards,
+# fails quickly (short request timeout) and exits non-zero.
 cat >"$T/small.json" <<JSON
 {
   "server": "http://127.0.0.1:9",
   "key_dir": "keys",
+  "state_dir": "$T/state",
+  "timeouts": {"request": "200ms"},
   "devices": [{"name": "d", "id": "1", "dev_type": "t", "key": "d.key",
-    "transport": {"type": "udp", "address": "127.0.0.1:1337"}}],
+    "transport": {"type": "udp", "address": "127.0.0.1:9"}}],
   "groups": [{"name": "g", "id": "2", "type": "t", "key": "g.key",
     "members": [{"name": "m", "device": "m",
-      "transport": {"type": "udp", "address": "127.0.0.1:1338"}}]}]
+      "transport": {"type": "udp", "address": "127.0.0.1:19"}}]}]
 }
 JSON
 run -c "$T/small.json" --once
 check "daemon start-up generates every key" \
-	eval '[ $rc -eq 0 ] && [ -f keys/d.key ] && [ -f keys/g.key ] &&
+	eval '[ -f keys/d.key ] && [ -f keys/g.key ] &&
 	[ $(grep -c "msg=\"Generated new key\"" $T/err) -eq 2 ]'
 check "generated keys are 0600 in a 0700 directory" \
 	eval '[ $(stat -c %a keys/d.key) = 600 ] && [ $(stat -c %a keys/g.key) = 600 ] && [ $(stat -c %a keys) = 700 ]'
 check "generated key is RSA-3072" \
 	eval 'openssl rsa -in keys/d.key -noout -text 2>/dev/null | grep -q "3072 bit"'
-check "daemon says the update loop is not built yet" has "$T/err" "not built yet"
+check "keys come before the daemon starts" \
+	eval '[ $(grep -n "Generated new key" $T/err | tail -n 1 | cut -d: -f1) -lt $(grep -n "Daemon started" $T/err | cut -d: -f1) ]'
+check "--once with unreachable boards exits non-zero, naming the read" \
+	eval '[ $rc -eq 1 ] && grep -q "Update failed.*device=\"d\" phase=read" $T/err'
 cp keys/d.key "$T/d.key.before"
-run -c "$T/small.json"
+run -c "$T/small.json" --once
 check "second start reuses the keys" \
-	eval '[ $rc -eq 0 ] && [ $(grep -c "msg=\"Loaded key\"" $T/err) -eq 2 ] && cmp -s keys/d.key $T/d.key.before'
+	eval '[ $(grep -c "msg=\"Loaded key\"" $T/err) -eq 2 ] && cmp -s keys/d.key $T/d.key.before'
 run check-config -c "$T/small.json"
 check "check-config reports present keys" has "$T/out" "(present, RSA-3072)"
 
 cp "$SRC/tests/data/keys/ec-p256.pem" keys/g.key
-run -c "$T/small.json"
+run -c "$T/small.json" --once
 check "daemon refuses a non-RSA key" \
-	eval '[ $rc -ne 0 ] && has $T/err "expected PKCS#1 or PKCS#8 PEM" && has $T/err "keys/g.key"'
+	eval '[ $rc -ne 0 ] && has $T/err "expected PKCS#1 or PKCS#8 PEM" && has $T/err "keys/g.key" && ! has $T/err "Daemon started"'
 run check-config -c "$T/small.json"
 check "check-config refuses a non-RSA key" eval '[ $rc -ne 0 ] && has $T/out UNUSABLE'
 
 cp "$SHARED/fixtures/go-client-keys/goclient-a.key" keys/g.key 2>/dev/null ||
 	cp "$SRC/tests/data/keys/goclient-a.key" keys/g.key
 chmod 644 keys/g.key
-run -c "$T/small.json"
+run -c "$T/small.json" --once
 check "the Go client's key loads, with a permission warning" \
-	eval '[ $rc -eq 0 ] && grep -q "level=WARN.*readable by group or others.*keys/g.key" $T/err'
+	eval 'has $T/err "Daemon started" && grep -q "level=WARN.*readable by group or others.*keys/g.key" $T/err'
 
 done_testing
