@@ -6,7 +6,9 @@
 . "$(dirname "$0")/../lib.sh"
 
 R=$T/root
-MK=(make -s -C "$SRC" BUILD="$BIN" DESTDIR="$R" PREFIX=/usr)
+# A build of its own, as a packager makes it: $BIN may be a sanitizer build
+# whose objects a plain make would relink without the sanitizer runtime.
+MK=(make -s -j"$(nproc)" -C "$SRC" BUILD="$T/build" DESTDIR="$R" PREFIX=/usr)
 UNIT=$R/usr/lib/systemd/system/rdfm-mcumgr-client.service
 
 if "${MK[@]}" install >"$T/install.log" 2>&1; then
