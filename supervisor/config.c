@@ -385,7 +385,8 @@ valid_hostname(const char *h)
  * wrong in why.
  */
 static int
-split_address(const char *s, char **host, int *port, char *why, size_t cap)
+split_address(const char *s, int min_port, char **host, int *port, char *why,
+              size_t cap)
 {
 	struct in6_addr a6;
 	const char *colon, *ps, *end;
@@ -451,11 +452,11 @@ split_address(const char *s, char **host, int *port, char *why, size_t cap)
 		return -1;
 	}
 	if (!isdigit((unsigned char)*ps) || *ep != '\0' || errno != 0 ||
-	    n < 1 || n > 65535) {
+	    n < min_port || n > 65535) {
 		snprintf(why, cap,
 		         "\"%s\": port \"%s\" is not a number from "
-		         "1 to 65535",
-		         s, ps);
+		         "%d to 65535",
+		         s, ps, min_port);
 		free(h);
 		return -1;
 	}
@@ -581,7 +582,7 @@ parse_transport(struct parse *p, json_object *parent, const char *pkp,
 		if (get_str(p, o, kp, "address", "IPv4:port or [IPv6]:port",
 		            &t->address) == -1)
 			goto fail;
-		if (split_address(t->address, &t->host, &t->port, why,
+		if (split_address(t->address, 1, &t->host, &t->port, why,
 		                  sizeof(why)) == -1) {
 			kp_key(sub, kp, "address");
 			perr(p, sub, "%s", why);
@@ -885,8 +886,9 @@ parse_top(struct parse *p, struct config *c, json_object *root,
 	         -1))
 		return -1;
 	if (c->metrics != NULL) {
-		if (split_address(c->metrics, &host, &port, why, sizeof(why)) ==
-		    -1)
+		/* Port 0: any free port (the log names it). */
+		if (split_address(c->metrics, 0, &host, &port, why,
+		                  sizeof(why)) == -1)
 			return perr(p, "metrics", "%s", why);
 		free(host);
 	}
@@ -1198,4 +1200,78 @@ transport_type_name(enum transport_type t)
 		return "ble";
 	}
 	return "?";
+}
+
+/* Two optional strings name the same thing (NULL only equals NULL). */
+static bool
+str_same(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static bool
+timeouts_equal(const struct timeouts_cfg *a, const struct timeouts_cfg *b)
+{
+	return a->request_ms == b->request_ms && a->erase_ms == b->erase_ms &&
+	       a->reboot_ms == b->reboot_ms && a->confirm_ms == b->confirm_ms &&
+	       a->stall_ms == b->stall_ms;
+}
+
+bool
+transport_cfg_equal(const struct transport_cfg *a,
+                    const struct transport_cfg *b)
+{
+	if (a->type != b->type)
+		return false;
+	switch (a->type) {
+	case TRANSPORT_SERIAL:
+		return str_same(a->device, b->device) && a->baud == b->baud &&
+		       a->mtu == b->mtu;
+	case TRANSPORT_UDP:
+		return str_same(a->address, b->address);
+	case TRANSPORT_BLE:
+		return a->device_index == b->device_index &&
+		       str_same(a->peer_name, b->peer_name) &&
+		       str_same(a->att_socket, b->att_socket);
+	}
+	return false;
+}
+
+bool
+device_cfg_equal(const struct device_cfg *a, const struct device_cfg *b)
+{
+	return str_same(a->name, b->name) && str_same(a->id, b->id) &&
+	       str_same(a->dev_type, b->dev_type) &&
+	       str_same(a->key_path, b->key_path) &&
+	       a->self_confirm == b->self_confirm &&
+	       a->update_interval_ms == b->update_interval_ms &&
+	       transport_cfg_equal(&a->transport, &b->transport) &&
+	       timeouts_equal(&a->timeouts, &b->timeouts);
+}
+
+bool
+group_cfg_equal(const struct group_cfg *a, const struct group_cfg *b)
+{
+	size_t i;
+
+	if (!str_same(a->name, b->name) || !str_same(a->id, b->id) ||
+	    !str_same(a->type, b->type) ||
+	    !str_same(a->key_path, b->key_path) ||
+	    a->update_interval_ms != b->update_interval_ms ||
+	    !timeouts_equal(&a->timeouts, &b->timeouts) ||
+	    a->nmembers != b->nmembers)
+		return false;
+	for (i = 0; i < a->nmembers; i++) {
+		const struct member_cfg *x = &a->members[i],
+		                        *y = &b->members[i];
+
+		if (!str_same(x->name, y->name) ||
+		    !str_same(x->device, y->device) ||
+		    x->self_confirm != y->self_confirm ||
+		    !transport_cfg_equal(&x->transport, &y->transport))
+			return false;
+	}
+	return true;
 }

@@ -1,7 +1,8 @@
 /*
  * The configuration file: the Go client's config.json format (server,
  * key_dir, devices[], groups[] with members[], transports), plus our own
- * keys (state_dir, user, ca_file, timeouts).  Loaded once, read-only after.
+ * keys (state_dir, user, ca_file, timeouts).  Read-only once loaded; a
+ * reload (SIGHUP) loads a new one beside it.
  */
 #ifndef CONFIG_H
 #define CONFIG_H
@@ -119,5 +120,14 @@ struct config *config_load_buffer(const char *name, const char *buf, size_t len,
 void config_free(struct config *);
 
 const char *transport_type_name(enum transport_type);
+
+/*
+ * Whether two entries describe the same thing, every value compared
+ * (a reload keeps the state machine of an entry that did not change).
+ */
+bool transport_cfg_equal(const struct transport_cfg *a,
+                         const struct transport_cfg *b);
+bool device_cfg_equal(const struct device_cfg *a, const struct device_cfg *b);
+bool group_cfg_equal(const struct group_cfg *a, const struct group_cfg *b);
 
 #endif

@@ -1,8 +1,10 @@
 /*
  * The update daemon's event loop (daemon.h): state directory, journal,
  * spool, RDFM client and workers on one libevent base; a state machine per
- * device; SIGTERM/SIGINT wind everything down within DAEMON_STOP_MS.
+ * device and group; SIGTERM/SIGINT wind everything down within
+ * DAEMON_STOP_MS, SIGHUP reloads the config, SIGUSR1 logs the status.
  */
+#include <sys/queue.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -20,6 +22,8 @@
 #include "journal.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
 #include "rdfm.h"
 #include "spool.h"
 #include "update.h"
@@ -32,16 +36,43 @@
 struct link {
 	char *key; /* "serial:/dev/ttyACM0", "udp:host:port", "ble:0:@sock" */
 	struct worker *w;
+	size_t users; /* boards on it; the worker stops with the last */
 };
 
+/*
+ * A loaded config.  State machines borrow their entries from the config
+ * they were made from, so an old config outlives a reload until its last
+ * machine is gone.
+ */
+struct cfg_gen {
+	struct config *c;
+	size_t users;
+};
+
+/* One device's or group's state machine. */
+struct machine {
+	TAILQ_ENTRY(machine) entry;
+	struct cfg_gen *gen;
+	const struct device_cfg *dc; /* exactly one of dc and gc */
+	const struct group_cfg *gc;
+	struct update_dev *u; /* NULL until started */
+	struct group *g;
+	EVP_PKEY *key; /* a device's (a group loads its own) */
+	bool retiring; /* removed or changed by a reload */
+};
+TAILQ_HEAD(machine_list, machine);
+
 struct daemon {
-	struct config *cfg;
+	struct cfg_gen *cur;
 	bool once;
 	bool stopping;
+	bool tearing_down;
+	daemon_reload_fn reload;
 	struct event_base *base;
 	struct rdfm_client *rdfm;
 	struct spool *spool;
 	struct workers *ws;
+	struct metrics *metrics;
 	EVP_PKEY *verify_key;
 	char *chroot_dir;
 
@@ -49,17 +80,14 @@ struct daemon {
 	size_t nlinks;
 	uint32_t next_board_id;
 
-	size_t ndevs;
-	struct update_dev **devs;
-	EVP_PKEY **keys;
-
-	size_t ngroups;
-	struct group **groups;
+	/* Started (some retiring), and made by a reload but not started. */
+	struct machine_list machines, waiting;
 
 	size_t once_pending;
 	bool once_failed;
 
-	struct event *sigterm, *sigint, *stop_ev;
+	struct event *sigterm, *sigint, *sighup, *sigusr1;
+	struct event *stop_ev, *sweep_ev;
 };
 
 struct event_base *
@@ -71,7 +99,7 @@ daemon_base(struct daemon *d)
 const struct config *
 daemon_config(struct daemon *d)
 {
-	return d->cfg;
+	return d->cur->c;
 }
 
 struct rdfm_client *
@@ -132,16 +160,17 @@ daemon_worker_for(struct daemon *d, const char *board_name,
                   uint32_t *board_id, char *err, size_t errcap)
 {
 	struct worker_link l;
-	struct worker *w = NULL;
+	struct link *lk = NULL;
+	struct worker *w;
 	char *key = link_key(t);
 	size_t i;
 
 	for (i = 0; i < d->nlinks; i++)
 		if (strcmp(d->links[i].key, key) == 0) {
-			w = d->links[i].w;
+			lk = &d->links[i];
 			break;
 		}
-	if (w != NULL && t->type != TRANSPORT_BLE) {
+	if (lk != NULL && t->type != TRANSPORT_BLE) {
 		/* Two boards on one serial line or UDP target: a config bug. */
 		snprintf(err, errcap,
 		         "board %s: link %s is already used by another board",
@@ -149,7 +178,7 @@ daemon_worker_for(struct daemon *d, const char *board_name,
 		free(key);
 		return NULL;
 	}
-	if (w == NULL) {
+	if (lk == NULL) {
 		memset(&l, 0, sizeof(l));
 		switch (t->type) {
 		case TRANSPORT_SERIAL:
@@ -171,7 +200,7 @@ daemon_worker_for(struct daemon *d, const char *board_name,
 		l.request_timeout_ms = (uint32_t)to->request_ms;
 		l.erase_timeout_ms = (uint32_t)to->erase_ms;
 		l.retries = LINK_RETRIES;
-		l.user = d->cfg->user;
+		l.user = daemon_config(d)->user;
 		l.chroot_dir = d->chroot_dir;
 		if ((w = worker_spawn(d->ws, key, &l, err, errcap)) == NULL) {
 			free(key);
@@ -179,15 +208,36 @@ daemon_worker_for(struct daemon *d, const char *board_name,
 		}
 		d->links =
 		    xreallocarray(d->links, d->nlinks + 1, sizeof(*d->links));
-		d->links[d->nlinks].key = key;
-		d->links[d->nlinks].w = w;
-		d->nlinks++;
+		lk = &d->links[d->nlinks++];
+		lk->key = key;
+		lk->w = w;
+		lk->users = 0;
 	} else
 		free(key);
+	lk->users++;
 	*board_id = ++d->next_board_id;
 	if (t->type == TRANSPORT_BLE)
-		worker_add_board(w, *board_id, t->peer_name);
-	return w;
+		worker_add_board(lk->w, *board_id, t->peer_name);
+	return lk->w;
+}
+
+void
+daemon_worker_release(struct daemon *d, struct worker *w)
+{
+	size_t i;
+
+	if (w == NULL || d->tearing_down)
+		return;
+	for (i = 0; i < d->nlinks; i++)
+		if (d->links[i].w == w)
+			break;
+	if (i == d->nlinks || --d->links[i].users > 0)
+		return;
+	log_debug("Stopping the worker of a link no board uses", "link=%s",
+	          log_q(d->links[i].key));
+	worker_stop(w);
+	free(d->links[i].key);
+	d->links[i] = d->links[--d->nlinks];
 }
 
 void
@@ -199,21 +249,381 @@ daemon_cycle_done(struct daemon *d, bool ok)
 		event_base_loopbreak(d->base);
 }
 
+/* --- state machines ------------------------------------------------------ */
+
+static const char *
+machine_name(const struct machine *m)
+{
+	return m->dc != NULL ? m->dc->name : m->gc->name;
+}
+
+static const char *
+machine_kind(const struct machine *m)
+{
+	return m->dc != NULL ? "device" : "group";
+}
+
+static bool
+machine_idle(const struct machine *m)
+{
+	return m->u != NULL ? update_dev_idle(m->u) : group_idle(m->g);
+}
+
+static struct machine *
+machine_new(struct cfg_gen *gen, const struct device_cfg *dc,
+            const struct group_cfg *gc)
+{
+	struct machine *m = xcalloc(1, sizeof(*m));
+
+	m->gen = gen;
+	m->dc = dc;
+	m->gc = gc;
+	gen->users++;
+	return m;
+}
+
+static void
+gen_unref(struct daemon *d, struct cfg_gen *gen)
+{
+	if (--gen->users > 0 || gen == d->cur)
+		return;
+	config_free(gen->c);
+	free(gen);
+}
+
+static void
+machine_free(struct daemon *d, struct machine *m)
+{
+	update_dev_free(m->u);
+	group_free(m->g);
+	EVP_PKEY_free(m->key);
+	gen_unref(d, m->gen);
+	free(m);
+}
+
+/* Make and start a machine's state machine; -1 with err when it cannot. */
+static int
+machine_start(struct daemon *d, struct machine *m, char *err, size_t errcap)
+{
+	char kerr[400];
+
+	if (m->gc != NULL) {
+		if ((m->g = group_new(d, m->gc, err, errcap)) == NULL)
+			return -1;
+		group_start(m->g);
+		return 0;
+	}
+	if ((m->key = keys_load(m->dc->key_path, kerr, sizeof(kerr))) == NULL) {
+		snprintf(err, errcap, "key: %.400s", kerr);
+		return -1;
+	}
+	if ((m->u = update_dev_new(d, m->dc, m->key, err, errcap)) == NULL)
+		return -1;
+	update_dev_start(m->u);
+	return 0;
+}
+
+/* The links a machine's boards use, as link_key() spells them. */
+static size_t
+machine_links(const struct machine *m, char **keys, size_t cap)
+{
+	size_t i, n = 0;
+
+	if (m->dc != NULL)
+		keys[n++] = link_key(&m->dc->transport);
+	else
+		for (i = 0; i < m->gc->nmembers && n < cap; i++)
+			keys[n++] = link_key(&m->gc->members[i].transport);
+	return n;
+}
+
+static bool
+machines_share_a_link(const struct machine *a, const struct machine *b)
+{
+	char *ka[JOURNAL_MAX_MEMBERS + 1], *kb[JOURNAL_MAX_MEMBERS + 1];
+	size_t na, nb, i, k;
+	bool shared = false;
+
+	na = machine_links(a, ka, JOURNAL_MAX_MEMBERS + 1);
+	nb = machine_links(b, kb, JOURNAL_MAX_MEMBERS + 1);
+	for (i = 0; i < na; i++)
+		for (k = 0; k < nb; k++)
+			if (strcmp(ka[i], kb[k]) == 0)
+				shared = true;
+	for (i = 0; i < na; i++)
+		free(ka[i]);
+	for (k = 0; k < nb; k++)
+		free(kb[k]);
+	return shared;
+}
+
+/* A machine made by a reload waits while a retiring one holds its link. */
+static bool
+link_still_held(struct daemon *d, const struct machine *w)
+{
+	struct machine *m;
+
+	TAILQ_FOREACH(m, &d->machines, entry)
+	if (m->retiring && machines_share_a_link(m, w))
+		return true;
+	return false;
+}
+
+/*
+ * From the loop, never from inside a state machine's callback: free the
+ * retiring machines that went idle, then start the waiting ones whose
+ * links are free now.
+ */
+static void
+on_sweep(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	struct machine *m, *next;
+	char err[512];
+
+	(void)fd;
+	(void)ev;
+	for (m = TAILQ_FIRST(&d->machines); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, entry);
+		if (!m->retiring || !machine_idle(m))
+			continue;
+		log_info("Stopped", "%s=%s", machine_kind(m),
+		         log_q(machine_name(m)));
+		TAILQ_REMOVE(&d->machines, m, entry);
+		machine_free(d, m);
+	}
+	if (d->stopping)
+		return;
+	for (m = TAILQ_FIRST(&d->waiting); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, entry);
+		if (link_still_held(d, m))
+			continue;
+		TAILQ_REMOVE(&d->waiting, m, entry);
+		if (machine_start(d, m, err, sizeof(err)) == -1) {
+			log_errx("Cannot start", "%s=%s error=%s",
+			         machine_kind(m), log_q(machine_name(m)),
+			         log_q(err));
+			machine_free(d, m);
+			continue;
+		}
+		log_info("Started", "%s=%s", machine_kind(m),
+		         log_q(machine_name(m)));
+		TAILQ_INSERT_TAIL(&d->machines, m, entry);
+	}
+}
+
 void
 daemon_check_idle(struct daemon *d)
 {
-	size_t i;
+	struct machine *m;
+	bool sweep = !TAILQ_EMPTY(&d->waiting);
 
+	TAILQ_FOREACH(m, &d->machines, entry)
+	if (m->retiring)
+		sweep = true;
+	if (sweep)
+		event_active(d->sweep_ev, EV_TIMEOUT, 0);
 	if (!d->stopping)
 		return;
-	for (i = 0; i < d->ndevs; i++)
-		if (!update_dev_idle(d->devs[i]))
-			return;
-	for (i = 0; i < d->ngroups; i++)
-		if (!group_idle(d->groups[i]))
-			return;
+	TAILQ_FOREACH(m, &d->machines, entry)
+	if (!machine_idle(m))
+		return;
 	event_base_loopbreak(d->base);
 }
+
+/* --- status -------------------------------------------------------------- */
+
+static void
+collect(struct metrics_snapshot *s, void *arg)
+{
+	struct daemon *d = arg;
+	struct machine *m;
+
+	TAILQ_FOREACH(m, &d->machines, entry)
+	{
+		if (m->u != NULL)
+			update_dev_report(m->u, s);
+		else
+			group_report(m->g, s);
+	}
+}
+
+static void
+on_sigusr1(evutil_socket_t sig, short ev, void *arg)
+{
+	struct metrics_snapshot s;
+
+	(void)sig;
+	(void)ev;
+	memset(&s, 0, sizeof(s));
+	collect(&s, arg);
+	metrics_log_status(&s);
+	metrics_snapshot_clear(&s);
+}
+
+/* --- reload -------------------------------------------------------------- */
+
+static bool
+str_differs(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+/*
+ * Keys that the running daemon cannot take over (its state directory is
+ * open, its workers and endpoint are set up): a new value waits for the
+ * next start, and the new config keeps the running one meanwhile.
+ */
+static void
+keep_restart_only(struct config *run, struct config *next)
+{
+	struct {
+		const char *name;
+		char **run, **next;
+	} keys[] = {
+	    {"state_dir", &run->state_dir, &next->state_dir},
+	    {"user", &run->user, &next->user},
+	    {"ca_file", &run->ca_file, &next->ca_file},
+	    {"artifact_verify_key", &run->artifact_verify_key,
+	     &next->artifact_verify_key},
+	    {"metrics", &run->metrics, &next->metrics},
+	};
+	size_t i;
+	char *t;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (!str_differs(*keys[i].run, *keys[i].next))
+			continue;
+		log_warnx("This change takes effect at the next start",
+		          "key=%s", keys[i].name);
+		t = *keys[i].next;
+		*keys[i].next = *keys[i].run;
+		*keys[i].run = t;
+	}
+	if (run->spool_max_bytes != next->spool_max_bytes) {
+		log_warnx("This change takes effect at the next start",
+		          "key=spool_max_bytes");
+		next->spool_max_bytes = run->spool_max_bytes;
+	}
+}
+
+/* The entry of the same kind and name in a config, or NULL. */
+static const void *
+find_entry(const struct config *c, const struct machine *m)
+{
+	size_t i;
+
+	if (m->dc != NULL) {
+		for (i = 0; i < c->ndevices; i++)
+			if (strcmp(c->devices[i].name, m->dc->name) == 0)
+				return &c->devices[i];
+	} else
+		for (i = 0; i < c->ngroups; i++)
+			if (strcmp(c->groups[i].name, m->gc->name) == 0)
+				return &c->groups[i];
+	return NULL;
+}
+
+static void
+reload(struct daemon *d)
+{
+	struct cfg_gen *gen, *old = d->cur;
+	struct config *nc;
+	struct machine *m;
+	const void *e;
+	bool *kept_dev, *kept_grp, server_changed;
+	size_t i, nkept = 0, nretired = 0, nnew = 0;
+	char err[1024];
+
+	if (d->once || d->stopping) {
+		log_warnx("Reload ignored", "reason=%s",
+		          d->once ? "--once" : "stopping");
+		return;
+	}
+	notify_reloading();
+	log_info("Reloading the configuration", "file=%s", log_q(old->c->path));
+	if ((nc = d->reload(old->c->path, err, sizeof(err))) == NULL) {
+		log_errx("Reload refused; the running configuration stays",
+		         "error=%s", log_q(err));
+		notify_ready("Reload refused; running the old configuration");
+		return;
+	}
+	keep_restart_only(old->c, nc);
+	gen = xcalloc(1, sizeof(*gen));
+	gen->c = nc;
+	server_changed = strcmp(old->c->server, nc->server) != 0;
+	kept_dev = xcalloc(nc->ndevices + 1, sizeof(*kept_dev));
+	kept_grp = xcalloc(nc->ngroups + 1, sizeof(*kept_grp));
+
+	/* Waiting machines of an earlier reload: this config replaces them. */
+	while ((m = TAILQ_FIRST(&d->waiting)) != NULL) {
+		TAILQ_REMOVE(&d->waiting, m, entry);
+		machine_free(d, m);
+	}
+	TAILQ_FOREACH(m, &d->machines, entry)
+	{
+		if (m->retiring)
+			continue;
+		e = find_entry(nc, m);
+		if (e != NULL && !server_changed &&
+		    (m->dc != NULL ? device_cfg_equal(m->dc, e)
+		                   : group_cfg_equal(m->gc, e))) {
+			if (m->dc != NULL)
+				kept_dev[(const struct device_cfg *)e -
+				         nc->devices] = true;
+			else
+				kept_grp[(const struct group_cfg *)e -
+				         nc->groups] = true;
+			nkept++;
+			continue;
+		}
+		m->retiring = true;
+		nretired++;
+		log_info(e != NULL ? "Changed in the configuration; restarting "
+		                     "it once idle"
+		                   : "Removed from the configuration; stopping "
+		                     "it once idle",
+		         "%s=%s", machine_kind(m), log_q(machine_name(m)));
+		if (m->u != NULL)
+			update_dev_retire(m->u);
+		else
+			group_retire(m->g);
+	}
+	d->cur = gen;
+	/* (TAILQ_INSERT_TAIL evaluates its element more than once.) */
+	for (i = 0; i < nc->ndevices + nc->ngroups; i++) {
+		if (i < nc->ndevices ? kept_dev[i] : kept_grp[i - nc->ndevices])
+			continue;
+		m = i < nc->ndevices
+		        ? machine_new(gen, &nc->devices[i], NULL)
+		        : machine_new(gen, NULL, &nc->groups[i - nc->ndevices]);
+		TAILQ_INSERT_TAIL(&d->waiting, m, entry);
+		nnew++;
+	}
+	free(kept_dev);
+	free(kept_grp);
+	/* The old config goes once no machine borrows from it. */
+	old->users++;
+	gen_unref(d, old);
+	log_info("Configuration reloaded",
+	         "unchanged=%zu stopping=%zu starting=%zu", nkept, nretired,
+	         nnew);
+	notify_ready("Updating %zu devices and %zu groups", nc->ndevices,
+	             nc->ngroups);
+	event_active(d->sweep_ev, EV_TIMEOUT, 0);
+}
+
+static void
+on_sighup(evutil_socket_t sig, short ev, void *arg)
+{
+	(void)sig;
+	(void)ev;
+	reload(arg);
+}
+
+/* --- stopping ------------------------------------------------------------ */
 
 static void
 on_stop_deadline(evutil_socket_t fd, short ev, void *arg)
@@ -233,7 +643,7 @@ on_signal(evutil_socket_t sig, short ev, void *arg)
 	struct daemon *d = arg;
 	struct timeval tv = {DAEMON_STOP_MS / 1000,
 	                     (DAEMON_STOP_MS % 1000) * 1000};
-	size_t i;
+	struct machine *m;
 
 	(void)ev;
 	if (d->stopping) {
@@ -242,28 +652,35 @@ on_signal(evutil_socket_t sig, short ev, void *arg)
 		return;
 	}
 	log_info("Stopping", "signal=%s", sig == SIGTERM ? "TERM" : "INT");
+	notify_stopping();
 	d->stopping = true;
 	d->once_failed = true;
 	evtimer_add(d->stop_ev, &tv);
-	for (i = 0; i < d->ndevs; i++)
-		update_dev_stop(d->devs[i]);
-	for (i = 0; i < d->ngroups; i++)
-		group_stop(d->groups[i]);
+	TAILQ_FOREACH(m, &d->machines, entry)
+	{
+		if (m->u != NULL)
+			update_dev_stop(m->u);
+		else
+			group_stop(m->g);
+	}
 	daemon_check_idle(d);
 }
+
+/* --- set-up and teardown ------------------------------------------------- */
 
 /* state_dir and the workers' empty chroot directory. */
 static int
 make_dirs(struct daemon *d)
 {
+	const char *state_dir = daemon_config(d)->state_dir;
 	struct stat st;
 
-	if (mkdir(d->cfg->state_dir, 0700) == -1 && errno != EEXIST) {
+	if (mkdir(state_dir, 0700) == -1 && errno != EEXIST) {
 		log_err("Cannot create the state directory", "path=%s",
-		        log_q(d->cfg->state_dir));
+		        log_q(state_dir));
 		return -1;
 	}
-	xasprintf(&d->chroot_dir, "%s/empty", d->cfg->state_dir);
+	xasprintf(&d->chroot_dir, "%s/empty", state_dir);
 	if (mkdir(d->chroot_dir, 0755) == -1 && errno != EEXIST) {
 		log_err("Cannot create the workers' empty directory", "path=%s",
 		        log_q(d->chroot_dir));
@@ -277,20 +694,30 @@ make_dirs(struct daemon *d)
 }
 
 static int
+add_signal(struct daemon *d, struct event **ev, int sig, event_callback_fn fn)
+{
+	if ((*ev = evsignal_new(d->base, sig, fn, d)) == NULL ||
+	    evsignal_add(*ev, NULL) == -1)
+		return -1;
+	return 0;
+}
+
+static int
 setup(struct daemon *d)
 {
+	const struct config *c = daemon_config(d);
+	struct machine *m;
 	char err[512];
 	size_t i;
 
 	if (make_dirs(d) == -1)
 		return -1;
-	if (journal_open(d->cfg->state_dir, err, sizeof(err)) == -1) {
+	if (journal_open(c->state_dir, err, sizeof(err)) == -1) {
 		log_errx("Cannot open the journal", "error=%s", log_q(err));
 		return -1;
 	}
-	if ((d->spool = spool_open(d->cfg->state_dir,
-	                           (uint64_t)d->cfg->spool_max_bytes, err,
-	                           sizeof(err))) == NULL) {
+	if ((d->spool = spool_open(c->state_dir, (uint64_t)c->spool_max_bytes,
+	                           err, sizeof(err))) == NULL) {
 		log_errx("Cannot open the spool", "error=%s", log_q(err));
 		return -1;
 	}
@@ -298,57 +725,52 @@ setup(struct daemon *d)
 		log_errx("Cannot create the event loop", NULL);
 		return -1;
 	}
-	if ((d->rdfm = rdfm_client_new(d->base, d->cfg->ca_file, err,
+	if ((d->rdfm = rdfm_client_new(d->base, c->ca_file, err,
 	                               sizeof(err))) == NULL) {
 		log_errx("Cannot start the RDFM client", "error=%s",
 		         log_q(err));
 		return -1;
 	}
-	if (d->cfg->artifact_verify_key != NULL &&
-	    (d->verify_key = artifact_key_load(d->cfg->artifact_verify_key, err,
+	if (c->artifact_verify_key != NULL &&
+	    (d->verify_key = artifact_key_load(c->artifact_verify_key, err,
 	                                       sizeof(err))) == NULL) {
 		log_errx("Cannot load artifact_verify_key", "path=%s error=%s",
-		         log_q(d->cfg->artifact_verify_key), log_q(err));
+		         log_q(c->artifact_verify_key), log_q(err));
 		return -1;
 	}
-	d->ws = workers_new(d->base);
-	d->devs = xcalloc(d->cfg->ndevices + 1, sizeof(*d->devs));
-	d->keys = xcalloc(d->cfg->ndevices + 1, sizeof(*d->keys));
-	for (i = 0; i < d->cfg->ndevices; i++) {
-		const struct device_cfg *dc = &d->cfg->devices[i];
-
-		if ((d->keys[i] = keys_load(dc->key_path, err, sizeof(err))) ==
-		    NULL) {
-			log_errx("Cannot load device key", "device=%s error=%s",
-			         log_q(dc->name), log_q(err));
-			return -1;
-		}
-		if ((d->devs[i] = update_dev_new(d, dc, d->keys[i], err,
-		                                 sizeof(err))) == NULL) {
-			log_errx("Cannot start the device's worker",
-			         "device=%s error=%s", log_q(dc->name),
+	if ((d->sweep_ev = event_new(d->base, -1, 0, on_sweep, d)) == NULL ||
+	    (d->stop_ev = evtimer_new(d->base, on_stop_deadline, d)) == NULL) {
+		log_errx("Cannot create the daemon's timers", NULL);
+		return -1;
+	}
+	if (c->metrics != NULL) {
+		if ((d->metrics = metrics_start(d->base, c->metrics, collect, d,
+		                                err, sizeof(err))) == NULL) {
+			log_errx("Cannot serve metrics", "error=%s",
 			         log_q(err));
 			return -1;
 		}
-		d->ndevs++;
+		log_info("Serving /metrics and /status", "listen=%s port=%d",
+		         log_q(c->metrics), metrics_port(d->metrics));
 	}
-	/* One state machine per group (group.c), like devices. */
-	d->groups = xcalloc(d->cfg->ngroups + 1, sizeof(*d->groups));
-	for (i = 0; i < d->cfg->ngroups; i++) {
-		if ((d->groups[i] = group_new(d, &d->cfg->groups[i], err,
-		                              sizeof(err))) == NULL) {
-			log_errx("Cannot start the group", "group=%s error=%s",
-			         log_q(d->cfg->groups[i].name), log_q(err));
+	d->ws = workers_new(d->base);
+	/* Devices first, then groups (group.c), each with its worker(s). */
+	for (i = 0; i < c->ndevices + c->ngroups; i++) {
+		m = i < c->ndevices ? machine_new(d->cur, &c->devices[i], NULL)
+		                    : machine_new(d->cur, NULL,
+		                                  &c->groups[i - c->ndevices]);
+		TAILQ_INSERT_TAIL(&d->machines, m, entry);
+		if (machine_start(d, m, err, sizeof(err)) == -1) {
+			log_errx("Cannot start", "%s=%s error=%s",
+			         machine_kind(m), log_q(machine_name(m)),
+			         log_q(err));
 			return -1;
 		}
-		d->ngroups++;
 	}
-	d->sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
-	d->sigint = evsignal_new(d->base, SIGINT, on_signal, d);
-	d->stop_ev = evtimer_new(d->base, on_stop_deadline, d);
-	if (d->sigterm == NULL || d->sigint == NULL || d->stop_ev == NULL ||
-	    evsignal_add(d->sigterm, NULL) == -1 ||
-	    evsignal_add(d->sigint, NULL) == -1) {
+	if (add_signal(d, &d->sigterm, SIGTERM, on_signal) == -1 ||
+	    add_signal(d, &d->sigint, SIGINT, on_signal) == -1 ||
+	    add_signal(d, &d->sighup, SIGHUP, on_sighup) == -1 ||
+	    add_signal(d, &d->sigusr1, SIGUSR1, on_sigusr1) == -1) {
 		log_errx("Cannot set up signal handling", NULL);
 		return -1;
 	}
@@ -356,70 +778,86 @@ setup(struct daemon *d)
 }
 
 static void
+free_event(struct event *ev)
+{
+	if (ev != NULL)
+		event_free(ev);
+}
+
+static void
 teardown(struct daemon *d)
 {
+	struct machine *m;
 	size_t i;
 
-	for (i = 0; i < d->ndevs; i++)
-		update_dev_free(d->devs[i]);
-	for (i = 0; i < d->ngroups; i++)
-		group_free(d->groups[i]);
-	free(d->groups);
+	d->tearing_down = true;
+	notify_watchdog_stop();
+	while ((m = TAILQ_FIRST(&d->waiting)) != NULL) {
+		TAILQ_REMOVE(&d->waiting, m, entry);
+		machine_free(d, m);
+	}
+	while ((m = TAILQ_FIRST(&d->machines)) != NULL) {
+		TAILQ_REMOVE(&d->machines, m, entry);
+		machine_free(d, m);
+	}
+	if (d->metrics != NULL)
+		metrics_free(d->metrics);
 	if (d->ws != NULL)
 		workers_free(d->ws);
 	for (i = 0; i < d->nlinks; i++)
 		free(d->links[i].key);
 	free(d->links);
-	if (d->keys != NULL)
-		for (i = 0; i < d->cfg->ndevices; i++)
-			EVP_PKEY_free(d->keys[i]);
-	free(d->keys);
-	free(d->devs);
 	EVP_PKEY_free(d->verify_key);
 	if (d->rdfm != NULL)
 		rdfm_client_free(d->rdfm);
 	if (d->spool != NULL)
 		spool_close(d->spool);
 	journal_close();
-	if (d->sigterm != NULL)
-		event_free(d->sigterm);
-	if (d->sigint != NULL)
-		event_free(d->sigint);
-	if (d->stop_ev != NULL)
-		event_free(d->stop_ev);
+	free_event(d->sigterm);
+	free_event(d->sigint);
+	free_event(d->sighup);
+	free_event(d->sigusr1);
+	free_event(d->stop_ev);
+	free_event(d->sweep_ev);
 	if (d->base != NULL)
 		event_base_free(d->base);
 	free(d->chroot_dir);
+	config_free(d->cur->c);
+	free(d->cur);
 }
 
 int
-daemon_run(struct config *c, bool once)
+daemon_run(struct config *c, bool once, daemon_reload_fn reload_fn)
 {
 	struct daemon d;
-	size_t i;
+	const char *what;
 	int rc = 0;
 
 	memset(&d, 0, sizeof(d));
-	d.cfg = c;
+	d.cur = xcalloc(1, sizeof(*d.cur));
+	d.cur->c = c;
 	d.once = once;
+	d.reload = reload_fn;
+	TAILQ_INIT(&d.machines);
+	TAILQ_INIT(&d.waiting);
 	/* A worker or server that goes away must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	if (setup(&d) == -1) {
 		teardown(&d);
 		return 1;
 	}
-	log_info("Daemon started", "devices=%zu groups=%zu once=%s", d.ndevs,
-	         c->ngroups, once ? "true" : "false");
-	d.once_pending = d.ndevs + d.ngroups;
-	for (i = 0; i < d.ndevs; i++)
-		update_dev_start(d.devs[i]);
-	for (i = 0; i < d.ngroups; i++)
-		group_start(d.groups[i]);
+	log_info("Daemon started", "devices=%zu groups=%zu once=%s",
+	         c->ndevices, c->ngroups, once ? "true" : "false");
+	notify_ready("Updating %zu devices and %zu groups", c->ndevices,
+	             c->ngroups);
+	notify_watchdog_start(d.base);
+	d.once_pending = c->ndevices + c->ngroups;
 	if (!(once && d.once_pending == 0))
 		event_base_dispatch(d.base);
 	if (once)
 		rc = d.once_failed ? 1 : 0;
-	log_info("Daemon stopped", "exit=%d", rc);
+	what = d.stopping ? "signal" : once ? "--once" : "loop ended";
+	log_info("Daemon stopped", "exit=%d reason=%s", rc, what);
 	teardown(&d);
 	return rc;
 }

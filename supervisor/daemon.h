@@ -7,6 +7,7 @@
 #define DAEMON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <openssl/evp.h>
@@ -41,12 +42,23 @@ struct worker;
 #define DAEMON_STOP_MS 9000
 
 /*
- * Run the daemon on a loaded config (keys already exist).  once: one
- * update cycle for every device, then return 0 when every device is up to
- * date or was updated, 1 otherwise.  Without once, runs until SIGTERM or
- * SIGINT and returns 0.
+ * SIGHUP: load and validate the config at path again, with the command
+ * line's overrides, and load or generate every key it names.  NULL with
+ * err when it is refused (the running config stays).
  */
-int daemon_run(struct config *c, bool once);
+typedef struct config *(*daemon_reload_fn)(const char *path, char *err,
+                                           size_t errcap);
+
+/*
+ * Run the daemon on a loaded config (keys already exist); the daemon owns
+ * c from here on.  once: one update cycle for every device and group, then
+ * return 0 when each is up to date or was updated, 1 otherwise.  Without
+ * once, runs until SIGTERM or SIGINT and returns 0; SIGHUP reloads the
+ * config through reload: entries that did not change keep running, removed
+ * ones stop once idle, changed ones restart once idle, and an update in
+ * flight is never interrupted.  SIGUSR1 writes the status to the log.
+ */
+int daemon_run(struct config *c, bool once, daemon_reload_fn reload);
 
 /* For the state machines (update.c, group.c). */
 struct event_base *daemon_base(struct daemon *d);
@@ -67,6 +79,8 @@ struct worker *daemon_worker_for(struct daemon *d, const char *board_name,
                                  const struct transport_cfg *t,
                                  const struct timeouts_cfg *to,
                                  uint32_t *board_id, char *err, size_t errcap);
+/* A board no longer uses w; the last board's release stops the worker. */
+void daemon_worker_release(struct daemon *d, struct worker *w);
 /* --once: a device or group finished its cycle; ok = up to date/updated. */
 void daemon_cycle_done(struct daemon *d, bool ok);
 /* A state machine went idle while stopping: maybe the loop can end. */

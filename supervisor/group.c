@@ -23,6 +23,7 @@
 #include "journal.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "rdfm.h"
 #include "spool.h"
 #include "upload.h"
@@ -101,6 +102,9 @@ struct group {
 	enum step step;
 	bool first_cycle;
 	bool stop;
+	bool retire; /* removed or changed by a reload: no new cycle */
+	struct board_stats stats;
+	uint64_t cycle_bytes, cycle_upload_ms; /* every member's upload */
 
 	/* The step running on every member. */
 	size_t outstanding;
@@ -387,7 +391,7 @@ cycle_end(struct group *g, enum outcome o, int64_t delay_ms)
 		daemon_cycle_done(g->d, o == O_UP_TO_DATE || o == O_UPDATED);
 		return;
 	}
-	if (g->stop || daemon_stopping(g->d)) {
+	if (g->stop || g->retire || daemon_stopping(g->d)) {
 		daemon_check_idle(g->d);
 		return;
 	}
@@ -414,6 +418,7 @@ fail(struct group *g, bool counts, enum step at, int64_t delay_ms,
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+	stats_failed(&g->stats, step_phase(at));
 	if (!counts || g->sha[0] == '\0') {
 		log_errx("Update failed", "group=%s phase=%s reason=%s",
 		         log_q(g->cfg->name), step_phase(at), log_q(reason));
@@ -758,6 +763,8 @@ succeed(struct group *g)
 	journal_step(g, JP_DONE, GROUP_CP_DONE);
 	log_info("Update successful", "group=%s members=%zu new_version=%s",
 	         log_q(g->cfg->name), g->n, v);
+	stats_succeeded(&g->stats);
+	snprintf(g->version, sizeof(g->version), "%s", v);
 	g->attempts = 0;
 	g->fail_sha[0] = '\0';
 	g->recovering = false;
@@ -952,6 +959,7 @@ after_upload(struct group *g)
 		roll_back(g);
 		return;
 	}
+	stats_uploaded(&g->stats, g->cycle_bytes, g->cycle_upload_ms);
 	run_all(g, S_VERIFY, verify_member, after_verify);
 }
 
@@ -1045,6 +1053,10 @@ upload_finished(evutil_socket_t fd, short ev, void *arg)
 	         log_q(m->g->cfg->name), log_q(m->cfg->name), total,
 	         (double)el / 1000.0,
 	         el != 0 ? (double)total * 1000.0 / (double)el : 0.0);
+	/* The group's rate: all members' bytes over the slowest upload. */
+	m->g->cycle_bytes += total;
+	if (el > m->g->cycle_upload_ms)
+		m->g->cycle_upload_ms = el;
 	member_done(m, true, NULL);
 }
 
@@ -1217,11 +1229,13 @@ read_artifact(struct group *g)
 		return;
 	}
 	fill_journal(g);
+	stats_offered(&g->stats, g->j.target_version);
 	log_info("Update artifact ready",
 	         "group=%s artifact=%s version=%s members=%zu",
 	         log_q(g->cfg->name), log_q(g->art->name), g->j.target_version,
 	         g->n);
 	journal_step(g, JP_UPLOADING, GROUP_CP_UPLOADING);
+	g->cycle_bytes = g->cycle_upload_ms = 0;
 	run_all(g, S_UPLOAD, upload_member, after_upload);
 }
 
@@ -1257,17 +1271,22 @@ on_check(struct rdfm_dev *rd, const struct rdfm_result *res, void *arg)
 	}
 	switch (res->status) {
 	case RDFM_NO_UPDATE:
+		stats_checked(&g->stats, STATS_CHECK_UP_TO_DATE);
+		g->stats.offered_version[0] = '\0';
 		if (daemon_once(g->d))
 			log_info("Up to date", "group=%s version=%s",
 			         log_q(g->cfg->name), g->version);
 		cycle_end(g, O_UP_TO_DATE, g->cfg->update_interval_ms);
 		return;
 	case RDFM_UNAPPROVED:
+		stats_checked(&g->stats, STATS_CHECK_UNAPPROVED);
 		cycle_end(g, O_WAITING, g->cfg->update_interval_ms);
 		return;
 	case RDFM_UPDATE:
+		stats_checked(&g->stats, STATS_CHECK_OFFERED);
 		break;
 	default:
+		stats_checked(&g->stats, STATS_CHECK_ERROR);
 		fail(g, false, S_CHECK, (int64_t)res->retry_ms, "%s",
 		     res->error[0] ? res->error : "update check failed");
 		return;
@@ -1287,6 +1306,7 @@ on_check(struct rdfm_dev *rd, const struct rdfm_result *res, void *arg)
 	}
 	log_info("Update offered", "group=%s version=%s sha256=%s",
 	         log_q(g->cfg->name), g->version, g->sha);
+	stats_attempt(&g->stats, NULL);
 	g->step = S_DOWNLOAD;
 	if ((g->entry = spool_ref(daemon_spool(g->d), g->sha, err,
 	                          sizeof(err))) == NULL) {
@@ -1375,6 +1395,8 @@ after_read(struct group *g)
 		snprintf(g->fail_sha, sizeof(g->fail_sha), "%s",
 		         g->j.artifact_sha256);
 		snprintf(g->sha, sizeof(g->sha), "%s", g->j.artifact_sha256);
+		if (g->j.phase == JP_COMMITTED)
+			stats_attempt(&g->stats, g->j.target_version);
 		converge(g, g->j.phase == JP_COMMITTED ? FORWARD : BACK, true);
 		return;
 	}
@@ -1613,8 +1635,10 @@ group_free(struct group *g)
 	drop_offer(g);
 	for (i = 0; i < g->n; i++) {
 		struct member *m = &g->m[i];
+		struct worker *w = board_worker(m->board);
 
 		board_free(m->board);
+		daemon_worker_release(g->d, w);
 		event_free(m->stall_ev);
 		event_free(m->upload_done_ev);
 		event_free(m->retry_ev);
@@ -1625,4 +1649,33 @@ group_free(struct group *g)
 	free(g->m);
 	free(g->workdir);
 	free(g);
+}
+
+bool
+group_retire(struct group *g)
+{
+	g->retire = true;
+	if (g->step == S_IDLE) {
+		event_del(g->cycle_ev);
+		return true;
+	}
+	return false;
+}
+
+void
+group_report(const struct group *g, struct metrics_snapshot *s)
+{
+	struct metrics_entry e;
+	size_t i;
+
+	memset(&e, 0, sizeof(e));
+	e.kind = "group";
+	e.name = g->cfg->name;
+	e.state = step_phase(g->step);
+	e.running_version = g->version;
+	for (i = 0; i < g->n; i++)
+		e.worker_restarts +=
+		    worker_restarts(board_worker(g->m[i].board));
+	e.stats = &g->stats;
+	metrics_snapshot_add(s, &e);
 }

@@ -13,6 +13,7 @@
 
 struct daemon;
 struct group;
+struct metrics_snapshot;
 
 /*
  * The group's journal transitions, each written and then offered to
@@ -51,6 +52,11 @@ void group_start(struct group *g);
 /* Graceful stop, as update_dev_stop(); daemon_check_idle() when idle. */
 void group_stop(struct group *g);
 bool group_idle(const struct group *g);
+/* A reload removed or changed the group: as update_dev_retire(). */
+bool group_retire(struct group *g);
+/* Its entry in a status snapshot: the version all members agree on. */
+void group_report(const struct group *g, struct metrics_snapshot *s);
+/* Frees it and releases its members' worker links. */
 void group_free(struct group *g);
 
 #endif

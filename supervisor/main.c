@@ -524,11 +524,26 @@ load_all_keys(const struct config *c)
 	return 0;
 }
 
+/* SIGHUP: the same file, the same command-line overrides, every key. */
+static struct config *
+reload_config(const char *path, char *err, size_t errcap)
+{
+	struct config *c;
+
+	if ((c = config_load(path, &gopts.ov, err, errcap)) == NULL)
+		return NULL;
+	if (load_all_keys(c) == -1) {
+		snprintf(err, errcap, "a key cannot be loaded (see above)");
+		config_free(c);
+		return NULL;
+	}
+	return c;
+}
+
 static int
 run_daemon(void)
 {
 	struct config *c;
-	int rc;
 
 	if ((c = supervisor_load_config()) == NULL)
 		return EX_CONFIG;
@@ -538,9 +553,7 @@ run_daemon(void)
 		config_free(c);
 		return EX_CONFIG;
 	}
-	rc = daemon_run(c, gopts.once);
-	config_free(c);
-	return rc;
+	return daemon_run(c, gopts.once, reload_config);
 }
 
 int

@@ -21,6 +21,7 @@
 #include "duration.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "rdfm.h"
 #include "spool.h"
 #include "update.h"
@@ -65,6 +66,8 @@ struct update_dev {
 	enum step step;
 	bool first_cycle;
 	bool stop;
+	bool retire; /* removed or changed by a reload: no new cycle */
+	struct board_stats stats;
 
 	/* The journal entry found at start-up (phase JP_IDLE when none). */
 	struct journal_entry boot_j;
@@ -223,7 +226,7 @@ cycle_end(struct update_dev *u, enum outcome o, int64_t delay_ms)
 		daemon_cycle_done(u->d, o == O_UP_TO_DATE || o == O_UPDATED);
 		return;
 	}
-	if (u->stop || daemon_stopping(u->d)) {
+	if (u->stop || u->retire || daemon_stopping(u->d)) {
 		daemon_check_idle(u->d);
 		return;
 	}
@@ -276,6 +279,7 @@ fail(struct update_dev *u, bool counts, int64_t delay_ms, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+	stats_failed(&u->stats, step_phase(u->step));
 	if (!counts || u->sha[0] == '\0') {
 		log_errx("Update failed", "device=%s phase=%s reason=%s",
 		         log_q(u->cfg->name), step_phase(u->step),
@@ -342,6 +346,8 @@ succeed(struct update_dev *u)
 	journal_step(u, JP_DONE, DAEMON_CP_DONE);
 	log_info("Update successful", "device=%s new_version=%s",
 	         log_q(u->cfg->name), v);
+	stats_succeeded(&u->stats);
+	snprintf(u->version, sizeof(u->version), "%s", v);
 	u->attempts = 0;
 	u->fail_sha[0] = '\0';
 	memset(&u->j, 0, sizeof(u->j));
@@ -586,6 +592,7 @@ upload_finished(evutil_socket_t fd, short ev, void *arg)
 	         "device=%s bytes=%" PRIu64 " seconds=%.1f bytes_per_s=%.0f",
 	         log_q(u->cfg->name), total, (double)el / 1000.0,
 	         el != 0 ? (double)total * 1000.0 / (double)el : 0.0);
+	stats_uploaded(&u->stats, total, el);
 	do_verify(u);
 }
 
@@ -722,6 +729,7 @@ read_artifact(struct update_dev *u)
 		return;
 	}
 	u->img = &u->art->images[0];
+	stats_offered(&u->stats, u->img->version_rdfm);
 	fill_journal(u);
 	log_info("Update artifact ready",
 	         "device=%s artifact=%s version=%s bytes=%" PRIu64,
@@ -767,6 +775,8 @@ on_check(struct rdfm_dev *rd, const struct rdfm_result *res, void *arg)
 		return;
 	switch (res->status) {
 	case RDFM_NO_UPDATE:
+		stats_checked(&u->stats, STATS_CHECK_UP_TO_DATE);
+		u->stats.offered_version[0] = '\0';
 		release_kept(u, true);
 		log_debug("No update offered", "device=%s version=%s",
 		          log_q(u->cfg->name), u->version);
@@ -777,11 +787,14 @@ on_check(struct rdfm_dev *rd, const struct rdfm_result *res, void *arg)
 		return;
 	case RDFM_UNAPPROVED:
 		/* rdfm.c says so once; poll quietly. */
+		stats_checked(&u->stats, STATS_CHECK_UNAPPROVED);
 		cycle_end(u, O_WAITING, u->cfg->update_interval_ms);
 		return;
 	case RDFM_UPDATE:
+		stats_checked(&u->stats, STATS_CHECK_OFFERED);
 		break;
 	default:
+		stats_checked(&u->stats, STATS_CHECK_ERROR);
 		fail(u, false, (int64_t)res->retry_ms, "%s",
 		     res->error[0] ? res->error : "update check failed");
 		return;
@@ -804,6 +817,7 @@ on_check(struct rdfm_dev *rd, const struct rdfm_result *res, void *arg)
 	}
 	log_info("Update offered", "device=%s version=%s sha256=%s",
 	         log_q(u->cfg->name), u->version, u->sha);
+	stats_attempt(&u->stats, NULL);
 	u->step = S_DOWNLOAD;
 	release_kept(u, false);
 	if ((u->entry = spool_ref(daemon_spool(u->d), u->sha, err,
@@ -893,6 +907,7 @@ recover(struct update_dev *u, bool first)
 		         log_q(j->target_version));
 		u->j = *j;
 		snprintf(u->sha, sizeof(u->sha), "%s", j->artifact_sha256);
+		stats_attempt(&u->stats, j->target_version);
 		if (s0->confirmed)
 			succeed(u);
 		else
@@ -1079,13 +1094,17 @@ update_dev_idle(const struct update_dev *u)
 void
 update_dev_free(struct update_dev *u)
 {
+	struct worker *w;
+
 	if (u == NULL)
 		return;
 	/* The server request first: it may be writing the spool entry. */
 	rdfm_dev_free(u->rd);
 	drop_offer(u);
 	release_kept(u, true);
+	w = board_worker(u->board);
 	board_free(u->board);
+	daemon_worker_release(u->d, w);
 	event_free(u->stall_ev);
 	event_free(u->upload_done_ev);
 	event_free(u->cycle_ev);
@@ -1093,3 +1112,28 @@ update_dev_free(struct update_dev *u)
 	free(u);
 }
 
+bool
+update_dev_retire(struct update_dev *u)
+{
+	u->retire = true;
+	if (u->step == S_IDLE) {
+		event_del(u->cycle_ev);
+		return true;
+	}
+	return false;
+}
+
+void
+update_dev_report(const struct update_dev *u, struct metrics_snapshot *s)
+{
+	struct metrics_entry e;
+
+	memset(&e, 0, sizeof(e));
+	e.kind = "device";
+	e.name = u->cfg->name;
+	e.state = step_phase(u->step);
+	e.running_version = u->version;
+	e.worker_restarts = worker_restarts(board_worker(u->board));
+	e.stats = &u->stats;
+	metrics_snapshot_add(s, &e);
+}

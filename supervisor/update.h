@@ -14,6 +14,7 @@
 #include "config.h"
 
 struct daemon;
+struct metrics_snapshot;
 struct update_dev;
 
 /*
@@ -35,6 +36,15 @@ void update_dev_start(struct update_dev *u);
  */
 void update_dev_stop(struct update_dev *u);
 bool update_dev_idle(const struct update_dev *u);
+/*
+ * A reload removed or changed the device: no new cycle starts, and the one
+ * running is never interrupted.  Returns true when the device is idle now
+ * (free it); otherwise daemon_check_idle() is called once it is.
+ */
+bool update_dev_retire(struct update_dev *u);
+/* Its entry in a status snapshot (strings borrowed from the device). */
+void update_dev_report(const struct update_dev *u, struct metrics_snapshot *s);
+/* Frees it and releases its worker link. */
 void update_dev_free(struct update_dev *u);
 
 #endif

@@ -582,6 +582,87 @@ test_unknown_keys_warn(void **state)
 	free(out);
 }
 
+/*
+ * What a reload compares: the same entry loaded twice is equal; any one
+ * value that differs (transport, interval, inherited timeouts, a member)
+ * makes it a changed entry.
+ */
+static void
+test_entries_equal(void **state)
+{
+	const char *base = HDR "'devices':[" DEV(
+	    "a", "1",
+	    SERIAL("/dev/ttyS0")) "],"
+	                          "'groups':[{'name':'g','id':'2','type':'gt','"
+	                          "key':'g',"
+	                          "'members':[{'name':'m','device':'m'," UDP(
+	                              "10.0.0.1:1337") "}]}]}";
+	struct {
+		const char *text;
+		bool dev_equal, grp_equal;
+	} cases[] = {
+	    {HDR "'devices':[" DEV(
+	         "a", "1",
+	         SERIAL(
+	             "/dev/ttyS0")) "],"
+	                            "'groups':[{'name':'g','id':'2','type':'gt'"
+	                            ",'key':'g',"
+	                            "'members':[{'name':'m','device':'m'," UDP(
+	                                "10.0.0.1:1337") "}]}]}",
+	     true, true},
+	    {HDR "'devices':[" DEV(
+	         "a", "1",
+	         SERIAL(
+	             "/dev/ttyS1")) "],"
+	                            "'groups':[{'name':'g','id':'2','type':'gt'"
+	                            ",'key':'g',"
+	                            "'members':[{'name':'m','device':'m'," UDP(
+	                                "10.0.0.1:1338") "}]}]}",
+	     false, false},
+	    {HDR "'update_interval':'1m','devices':[" DEV(
+	         "a", "1",
+	         SERIAL(
+	             "/dev/ttyS0")) "],"
+	                            "'groups':[{'name':'g','id':'2','type':'gt'"
+	                            ",'key':'g',"
+	                            "'members':[{'name':'m','device':'m'," UDP(
+	                                "10.0.0.1:1337") "}]}]}",
+	     false, false},
+	    {HDR "'timeouts':{'reboot':'2m'},'devices':[" DEV(
+	         "a", "1",
+	         SERIAL("/dev/ttyS0")) "],"
+	                               "'groups':[{'name':'g','id':'2','type':'"
+	                               "gt','key':'g',"
+	                               "'members':[{'name':'m','device':'m','"
+	                               "self_confirm':true," UDP(
+	                                   "10.0.0.1:1337") "}]}]}",
+	     false, false},
+	    {HDR "'retries':7,'devices':[{'name':'a','id':'1','dev_type':'t',"
+	         "'key':'a.key','self_confirm':true," SERIAL(
+	             "/dev/ttyS0") "}],"
+	                           "'groups':[{'name':'g','id':'2','type':'gt',"
+	                           "'key':'g',"
+	                           "'members':[{'name':'m','device':'m'," UDP(
+	                               "10.0.0.1:1337") "}]}]}",
+	     false, true},
+	};
+	struct config *a, *b;
+	size_t i;
+
+	(void)state;
+	assert_non_null(a = load_str(base, NULL));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_non_null(b = load_str(cases[i].text, NULL));
+		assert_int_equal(
+		    device_cfg_equal(&a->devices[0], &b->devices[0]),
+		    cases[i].dev_equal);
+		assert_int_equal(group_cfg_equal(&a->groups[0], &b->groups[0]),
+		                 cases[i].grp_equal);
+		config_free(b);
+	}
+	config_free(a);
+}
+
 static int
 setup(void **state)
 {
@@ -631,6 +712,7 @@ main(void)
 	    cmocka_unit_test(test_err_address_without_port),
 	    cmocka_unit_test(test_err_nonstandard_baud),
 	    cmocka_unit_test(test_unknown_keys_warn),
+	    cmocka_unit_test(test_entries_equal),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,125 @@
+#!/bin/bash
+# SIGHUP reloads the config while an update is in flight: the changed
+# device finishes its upload and update untouched and restarts only then,
+# the removed device stops (its worker ends, its board hears nothing more),
+# the added device starts (its key generated) and is updated; a config
+# that fails validation is refused and the running one stays.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../e2e-lib.sh"
+
+e2e_server --auto-approve || exit 1
+e2e_image "$T/old.bin" 1.0.0 1
+e2e_image "$T/new.bin" 2.0.0 2 40000
+new_hash=$(image_hash "$T/new.bin")
+for t in typeS typeF; do
+	e2e_artifact "$T/$t.rdfm" "$T/new.bin" "$t" 2.0.0
+	e2e_package "$T/$t.rdfm" 2.0.0 "$t" >/dev/null
+done
+
+# One request in flight at a time and 40 ms per reply: an upload of a few
+# seconds, long enough to reload in the middle of it.
+e2e_board slow udp "$T/old.bin" --latency-ms 40 --buf-count 2 || exit 1
+e2e_board gone udp "$T/old.bin" || exit 1
+e2e_board fresh udp "$T/old.bin" || exit 1
+e2e_config "$T/c.json" -- slow:typeS gone:typeG
+E2E_DEVICE_JSON='{"update_interval": "2s"}' \
+	e2e_config "$T/c2.json" -- slow:typeS fresh:typeF
+rm -f "$T/keys/fresh.key"
+L=$T/d.log
+
+bg "$BIN/notify-listen" "$T/notify.sock" >"$T/notify.out" 2>"$T/notify.err"
+for i in $(seq 1 50); do [ -S "$T/notify.sock" ] && break; sleep 0.1; done
+cp "$T/c.json" "$T/live.json"
+NOTIFY_SOCKET=$T/notify.sock e2e_start d -c "$T/live.json"
+if ! wait_for_line "$L" 'msg="Uploading the new image" device="slow"' 20; then
+	show_log "$L"
+	exit 1
+fi
+sleep 1
+cp "$T/c2.json" "$T/live.json"
+kill -HUP "$CLIENT_PID"
+wait_for_line "$L" 'msg="Configuration reloaded"' 20
+check "the reload came while the upload was running" \
+	eval '! grep -q "msg=\"Upload finished\" device=\"slow\"" <(sed -n "1,/Reloading the configuration/p" $L)'
+check "reload: the changed device restarts once idle" \
+	grep -q 'msg="Changed in the configuration; restarting it once idle" device="slow"' "$L"
+check "reload: the removed device stops once idle" \
+	grep -q 'msg="Removed from the configuration; stopping it once idle" device="gone"' "$L"
+check "reload: two to stop, two to start" \
+	grep -q 'msg="Configuration reloaded" unchanged=0 stopping=2 starting=2' "$L"
+check "reload: the new device's key is generated" \
+	eval 'grep -q "msg=\"Generated new key\" device=\"fresh\"" $L && [ -f $T/keys/fresh.key ]'
+check "reload: RELOADING=1, then READY=1 again" \
+	eval 'grep -q "^$CLIENT_PID RELOADING=1" $T/notify.out &&
+	[ $(grep -c "^$CLIENT_PID READY=1" $T/notify.out) -eq 2 ]'
+
+wait_for_line "$L" 'msg="Update successful" device="fresh"' 30
+check "the added device is started and updated" \
+	eval 'grep -q "msg=\"Started\" device=\"fresh\"" $L &&
+	[ "$(slot fresh 0 hash):$(slot fresh 0 confirmed)" = "$new_hash:true" ]'
+
+wait_for_line "$L" 'msg="Started" device="slow"' 40
+check "the update in flight finished" \
+	grep -q 'msg="Update successful" device="slow" new_version=2.0.0' "$L"
+check "... with one upload and one reset, never interrupted" \
+	eval '[ $(count $L "msg=\"Uploading the new image\" device=\"slow\"") -eq 1 ] &&
+	[ $(board_field slow .counters.resets) = 1 ] &&
+	! grep -q "Update failed.*device=\"slow\"" $L'
+check "... and the board runs it, confirmed" \
+	[ "$(slot slow 0 hash):$(slot slow 0 confirmed)" = "$new_hash:true" ]
+check "the changed device stopped after its update, then started again" \
+	eval '[ $(grep -n "msg=\"Update successful\" device=\"slow\"" $L | cut -d: -f1) -lt $(grep -n "msg=\"Stopped\" device=\"slow\"" $L | cut -d: -f1) ] &&
+	[ $(grep -n "msg=\"Stopped\" device=\"slow\"" $L | cut -d: -f1) -lt $(grep -n "msg=\"Started\" device=\"slow\"" $L | cut -d: -f1) ]'
+check "the removed device stopped" grep -q 'msg="Stopped" device="gone"' "$L"
+g1=$(board_field gone .counters.requests)
+sleep 3
+check "... and its board hears nothing more" \
+	[ "$(board_field gone .counters.requests)" = "$g1" ]
+check "... and its worker is gone: one worker per remaining device" \
+	[ "$(pgrep -P "$CLIENT_PID" -f rdfm-mcumgr-worker-udp | wc -l)" -eq 2 ]
+# checks PATTERN-ID: update checks the server had from that device id.
+checks() {
+	jq -r --arg d "$1" 'select(.device == $d and .path == "/api/v1/update/check") | .path' \
+		"$SLOG" | wc -l
+}
+s1=$(checks id-slow)
+sleep 3
+check "the restarted device polls again" [ "$(checks id-slow)" -gt "$s1" ]
+
+# A broken config is refused; the running one goes on.
+echo '{"server": ' >"$T/live.json"
+kill -HUP "$CLIENT_PID"
+wait_for_line "$L" 'Reload refused' 10
+check "a broken config is refused, naming the file" \
+	grep -q "msg=\"Reload refused; the running configuration stays\" error=\"$T/live.json" "$L"
+f1=$(board_field fresh .counters.requests)
+sleep 3
+check "... and the daemon keeps polling its boards" \
+	[ "$(board_field fresh .counters.requests)" -gt "$f1" ]
+jq '.devices[1].transport.address = "127.0.0.1"' "$T/c2.json" >"$T/live.json"
+kill -HUP "$CLIENT_PID"
+wait_for_line "$L" 'Reload refused.*has no port' 10
+check "an invalid address is refused with its key path" \
+	grep -q 'Reload refused.*devices\[1\].transport.address' "$L"
+
+# The same config again: nothing changes.
+cp "$T/c2.json" "$T/live.json"
+kill -HUP "$CLIENT_PID"
+wait_for_line "$L" 'msg="Configuration reloaded" unchanged=2' 10
+check "an unchanged config keeps every device running" \
+	grep -q 'msg="Configuration reloaded" unchanged=2 stopping=0 starting=0' "$L"
+
+# A key that needs a restart is kept, with a warning.
+jq --arg s "$T/other-state" '.state_dir = $s' "$T/c2.json" >"$T/live.json"
+kill -HUP "$CLIENT_PID"
+wait_for_line "$L" 'takes effect at the next start" key=state_dir' 10
+check "a new state_dir waits for the next start" \
+	eval 'grep -q "takes effect at the next start\" key=state_dir" $L && [ ! -e $T/other-state ]'
+
+e2e_stop
+check "SIGTERM after reloads: exit 0" [ "$STOP_RC" -eq 0 ]
+check "no errors beyond the refused reloads" \
+	eval '[ $(grep -c "level=ERROR" $L) -eq 2 ]'
+if [ "$_nfail" -gt 0 ]; then show_log "$L" 60; fi
+
+done_testing
