@@ -96,7 +96,7 @@ log_q(const char *value)
 
 void
 log_vmsg(enum log_level level, int with_errno, const char *msg,
-    const char *kvfmt, va_list ap)
+         const char *kvfmt, va_list ap)
 {
 	char line[4096];
 	size_t len = 0;
@@ -112,11 +112,11 @@ log_vmsg(enum log_level level, int with_errno, const char *msg,
 	gmtime_r(&ts.tv_sec, &tm);
 	len = strftime(line, sizeof(line), "time=%Y-%m-%dT%H:%M:%S", &tm);
 	n = snprintf(line + len, sizeof(line) - len, ".%03ldZ level=%s",
-	    ts.tv_nsec / 1000000, level_name(level));
+	             ts.tv_nsec / 1000000, level_name(level));
 	len += (size_t)n;
 	if (log_ident != NULL) {
 		n = snprintf(line + len, sizeof(line) - len, " proc=%s",
-		    log_ident);
+		             log_ident);
 		len += (size_t)n;
 	}
 	n = snprintf(line + len, sizeof(line) - len, " msg=");
@@ -128,27 +128,27 @@ log_vmsg(enum log_level level, int with_errno, const char *msg,
 		n = vsnprintf(line + len, sizeof(line) - 64 - len, kvfmt, ap);
 		if (n > 0)
 			len += (size_t)n < sizeof(line) - 64 - len
-			    ? (size_t)n
-			    : sizeof(line) - 65 - len;
+			           ? (size_t)n
+			           : sizeof(line) - 65 - len;
 	}
 	if (with_errno) {
 		n = snprintf(line + len, sizeof(line) - len - 1, " error=");
 		len += (size_t)n;
 		append_quoted(line, &len, sizeof(line) - 1,
-		    strerror(saved_errno));
+		              strerror(saved_errno));
 	}
 	line[len++] = '\n';
 	(void)!write(STDERR_FILENO, line, len);
 	errno = saved_errno;
 }
 
-#define LOG_FN(name, level, with_errno)                                   \
-	void name(const char *msg, const char *kvfmt, ...)                \
-	{                                                                 \
-		va_list ap;                                               \
-		va_start(ap, kvfmt);                                      \
-		log_vmsg(level, with_errno, msg, kvfmt, ap);              \
-		va_end(ap);                                               \
+#define LOG_FN(name, level, with_errno)                                        \
+	void name(const char *msg, const char *kvfmt, ...)                     \
+	{                                                                      \
+		va_list ap;                                                    \
+		va_start(ap, kvfmt);                                           \
+		log_vmsg(level, with_errno, msg, kvfmt, ap);                   \
+		va_end(ap);                                                    \
 	}
 
 LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0)

@@ -1,7 +1,7 @@
 /*
  * One logging module for every process: key=value lines on stderr in the
  * form the Go client printed, so existing log scrapers keep working:
- *   time=... level=INFO msg="Update successful" device=serial new_version=1.2.3+4
+ *   level=INFO msg="Update successful" device=serial new_version=1.2.3+4
  */
 #ifndef LOG_H
 #define LOG_H
@@ -37,12 +37,12 @@ void log_warn(const char *msg, const char *kvfmt, ...) LOG_PRINTF;
 void log_warnx(const char *msg, const char *kvfmt, ...) LOG_PRINTF;
 void log_err(const char *msg, const char *kvfmt, ...) LOG_PRINTF;
 void log_errx(const char *msg, const char *kvfmt, ...) LOG_PRINTF;
-__attribute__((noreturn)) void fatal(const char *msg, const char *kvfmt, ...)
-    LOG_PRINTF;
-__attribute__((noreturn)) void fatalx(const char *msg, const char *kvfmt, ...)
-    LOG_PRINTF;
+__attribute__((noreturn)) void fatal(const char *msg, const char *kvfmt,
+                                     ...) LOG_PRINTF;
+__attribute__((noreturn)) void fatalx(const char *msg, const char *kvfmt,
+                                      ...) LOG_PRINTF;
 void log_vmsg(enum log_level level, int with_errno, const char *msg,
-    const char *kvfmt, va_list ap);
+              const char *kvfmt, va_list ap);
 
 /*
  * Quote a value for a key=value tail: returns "..." with quotes, backslashes

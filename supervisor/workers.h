@@ -36,8 +36,10 @@ struct worker_link {
 	uint32_t request_timeout_ms;
 	uint32_t erase_timeout_ms;
 	uint32_t retries;
-	const char *user;	/* drop to this user when root (-u), or NULL */
-	const char *chroot_dir; /* empty directory to chroot into (-C), or NULL */
+	/* Drop to this user when root (-u), or NULL. */
+	const char *user;
+	/* An empty directory to chroot into (-C), or NULL. */
+	const char *chroot_dir;
 };
 
 /*

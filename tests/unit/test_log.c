@@ -38,7 +38,7 @@ emit_info(void)
 {
 	log_init(0, NULL);
 	log_info("Update successful", "device=%s new_version=%s", "serial",
-	    "1.2.3+4");
+	         "1.2.3+4");
 }
 
 static void
@@ -48,7 +48,7 @@ test_info_line(void **state)
 
 	(void)state;
 	assert_non_null(strstr(out, " level=INFO msg=\"Update successful\" "
-				    "device=serial new_version=1.2.3+4\n"));
+	                            "device=serial new_version=1.2.3+4\n"));
 	assert_memory_equal(out, "time=", 5);
 }
 
@@ -66,8 +66,8 @@ test_quoting(void **state)
 
 	(void)state;
 	assert_non_null(strstr(out, "level=WARN proc=worker-udp "
-				    "msg=\"bad \\\"reply\\\"\\nfrom board\" "
-				    "value=\"a b\\x09c\"\n"));
+	                            "msg=\"bad \\\"reply\\\"\\nfrom board\" "
+	                            "value=\"a b\\x09c\"\n"));
 }
 
 static void
@@ -104,17 +104,17 @@ test_errno_appended(void **state)
 
 	(void)state;
 	assert_non_null(strstr(out, "path=/nope error=\"No such file or "
-				    "directory\"\n"));
+	                            "directory\"\n"));
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_info_line),
-		cmocka_unit_test(test_quoting),
-		cmocka_unit_test(test_debug_needs_verbose),
-		cmocka_unit_test(test_errno_appended),
+	    cmocka_unit_test(test_info_line),
+	    cmocka_unit_test(test_quoting),
+	    cmocka_unit_test(test_debug_needs_verbose),
+	    cmocka_unit_test(test_errno_appended),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
