@@ -4,7 +4,7 @@
 # upload, reconnect after the board resets; and the one clear error where
 # there is no Bluetooth controller.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/worker_lib.sh"
+. "$(dirname "$0")/worker_lib.bash"
 
 W=rdfm-mcumgr-worker-ble
 name=rdfm-w-$$

@@ -3,7 +3,7 @@
 # requests and 10 % of the replies: retransmits and rewinds must still
 # deliver the image whole.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/worker_lib.sh"
+. "$(dirname "$0")/worker_lib.bash"
 
 hash=$(mkimage 1048000 "$T/big.bin" 6)
 start_sim b --udp 127.0.0.1:0 --slot-size 2097152 --drop-rate 0.1 \

@@ -3,7 +3,7 @@
 # and a seccomp filter (and, as root, runs as nobody inside the empty
 # chroot); a worker made to create a file inside the sandbox is killed.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/worker_lib.sh"
+. "$(dirname "$0")/worker_lib.bash"
 
 start_sim b --udp 127.0.0.1:0 || {
 	not_ok "simulator starts" "no READY line"

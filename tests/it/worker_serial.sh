@@ -4,7 +4,7 @@
 # baud (throughput printed), a board that re-enumerates on reset, and an
 # upload over a line that corrupts 5 % of the frames.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/worker_lib.sh"
+. "$(dirname "$0")/worker_lib.bash"
 
 W=rdfm-mcumgr-worker-serial
 hash=$(mkimage 24000 "$T/new.bin" 4)

@@ -3,7 +3,7 @@
 # against the virtual board: every operation, IPv4 and IPv6, the pipelined
 # upload, abort, and resume after the board died mid-upload.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/worker_lib.sh"
+. "$(dirname "$0")/worker_lib.bash"
 
 W=rdfm-mcumgr-worker-udp
 hash=$(mkimage 150000 "$T/new.bin" 2)
