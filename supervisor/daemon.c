@@ -240,6 +240,50 @@ daemon_worker_release(struct daemon *d, struct worker *w)
 	d->links[i] = d->links[--d->nlinks];
 }
 
+char *
+daemon_workdir(struct daemon *d, const char *prefix, const char *id, char *err,
+               size_t errcap)
+{
+	const char *state_dir = daemon_config(d)->state_dir;
+	char safe[128], *dir, *top;
+	uint32_t h = 2166136261u; /* FNV-1a of the id as written */
+	bool changed = false;
+	size_t i, n = 0;
+
+	/* The id is any bytes: keep a file-name-safe spelling of it... */
+	for (i = 0; id[i] != '\0'; i++) {
+		char ch = id[i];
+		bool ok = (ch >= 'a' && ch <= 'z') ||
+		          (ch >= 'A' && ch <= 'Z') ||
+		          (ch >= '0' && ch <= '9') || ch == '-' || ch == '.';
+
+		h = (h ^ (uint8_t)ch) * 16777619u;
+		if (!ok || n >= 100)
+			changed = true;
+		if (n < 100)
+			safe[n++] = ok ? ch : '_';
+	}
+	safe[n] = '\0';
+	/* ... and tell apart ids that spell the same ("a/b" and "a_b"). */
+	if (changed || n == 0 || strcmp(safe, ".") == 0 ||
+	    strcmp(safe, "..") == 0)
+		snprintf(safe + n, sizeof(safe) - n, "-%08x", (unsigned int)h);
+	xasprintf(&top, "%s/work", state_dir);
+	if (mkdir(top, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errcap, "%s: %s", top, strerror(errno));
+		free(top);
+		return NULL;
+	}
+	xasprintf(&dir, "%s/%s%s", top, prefix, safe);
+	free(top);
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errcap, "%s: %s", dir, strerror(errno));
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
 void
 daemon_cycle_done(struct daemon *d, bool ok)
 {

@@ -70,15 +70,22 @@ EVP_PKEY *daemon_verify_key(struct daemon *d);
 bool daemon_once(const struct daemon *d);
 bool daemon_stopping(const struct daemon *d);
 /*
- * The worker for a link, spawned on first use and shared by every board on
- * the same link (a BLE adapter); *board_id gets a daemon-wide board id,
+ * The worker of a board's link (a serial device, a UDP target, a BLE peer
+ * on an adapter), spawned for it; *board_id gets a daemon-wide board id,
  * already added to a BLE worker.  NULL with err when the worker cannot
- * start.
+ * start or another board holds the link.
  */
 struct worker *daemon_worker_for(struct daemon *d, const char *board_name,
                                  const struct transport_cfg *t,
                                  const struct timeouts_cfg *to,
                                  uint32_t *board_id, char *err, size_t errcap);
+/*
+ * The work directory of a device or group under state_dir/work (made when
+ * missing), named prefix + a file-name-safe spelling of its id.  malloc'd;
+ * NULL with err when it cannot be made.
+ */
+char *daemon_workdir(struct daemon *d, const char *prefix, const char *id,
+                     char *err, size_t errcap);
 /* A board no longer uses w; the last board's release stops the worker. */
 void daemon_worker_release(struct daemon *d, struct worker *w);
 /* --once: a device or group finished its cycle; ok = up to date/updated. */

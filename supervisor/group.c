@@ -1097,42 +1097,6 @@ upload_member(struct member *m)
 
 /* --- artifact ------------------------------------------------------------- */
 
-static char *
-make_workdir(struct group *g, char *err, size_t errcap)
-{
-	const struct config *c = daemon_config(g->d);
-	char *dir, *p;
-	char id[128];
-	size_t i;
-
-	/* The id is any bytes: keep a file-name-safe spelling. */
-	for (i = 0; g->cfg->id[i] != '\0' && i < sizeof(id) - 1; i++) {
-		char ch = g->cfg->id[i];
-
-		id[i] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		                (ch >= '0' && ch <= '9') || ch == '-' ||
-		                ch == '.'
-		            ? ch
-		            : '_';
-	}
-	id[i] = '\0';
-	xasprintf(&p, "%s/work", c->state_dir);
-	if (mkdir(p, 0700) == -1 && errno != EEXIST) {
-		snprintf(err, errcap, "%s: %s", p, strerror(errno));
-		free(p);
-		return NULL;
-	}
-	/* Apart from the devices' directories: ids may be shared. */
-	xasprintf(&dir, "%s/group-%s", p, id);
-	free(p);
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		snprintf(err, errcap, "%s: %s", dir, strerror(errno));
-		free(dir);
-		return NULL;
-	}
-	return dir;
-}
-
 /* Every member needs its image; the names of those without one. */
 static bool
 all_members_have_images(struct group *g, char *missing, size_t cap)
@@ -1189,7 +1153,8 @@ read_artifact(struct group *g)
 	char err[512], missing[512];
 
 	if (g->workdir == NULL &&
-	    (g->workdir = make_workdir(g, err, sizeof(err))) == NULL) {
+	    (g->workdir = daemon_workdir(g->d, "group-", g->cfg->id, err,
+	                                 sizeof(err))) == NULL) {
 		fail(g, true, S_DOWNLOAD, 0, "cannot make a work directory: %s",
 		     err);
 		return;

@@ -624,41 +624,6 @@ do_upload(struct update_dev *u)
 
 /* --- artifact ----------------------------------------------------------- */
 
-static char *
-make_workdir(struct update_dev *u, char *err, size_t errcap)
-{
-	const struct config *c = daemon_config(u->d);
-	char *dir, *p;
-	char id[128];
-	size_t i;
-
-	/* The id is any bytes: keep a file-name-safe spelling. */
-	for (i = 0; u->cfg->id[i] != '\0' && i < sizeof(id) - 1; i++) {
-		char ch = u->cfg->id[i];
-
-		id[i] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		                (ch >= '0' && ch <= '9') || ch == '-' ||
-		                ch == '.'
-		            ? ch
-		            : '_';
-	}
-	id[i] = '\0';
-	xasprintf(&p, "%s/work", c->state_dir);
-	if (mkdir(p, 0700) == -1 && errno != EEXIST) {
-		snprintf(err, errcap, "%s: %s", p, strerror(errno));
-		free(p);
-		return NULL;
-	}
-	xasprintf(&dir, "%s/%s", p, id);
-	free(p);
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		snprintf(err, errcap, "%s: %s", dir, strerror(errno));
-		free(dir);
-		return NULL;
-	}
-	return dir;
-}
-
 static void
 fill_journal(struct update_dev *u)
 {
@@ -689,7 +654,8 @@ read_artifact(struct update_dev *u)
 
 	u->step = S_ARTIFACT;
 	if (u->workdir == NULL &&
-	    (u->workdir = make_workdir(u, err, sizeof(err))) == NULL) {
+	    (u->workdir = daemon_workdir(u->d, "", u->cfg->id, err,
+	                                 sizeof(err))) == NULL) {
 		fail(u, true, 0, "cannot make a work directory: %s", err);
 		return;
 	}
