@@ -34,7 +34,7 @@
 #define LINK_RETRIES 2
 
 struct link {
-	char *key; /* "serial:/dev/ttyACM0", "udp:host:port", "ble:0:@sock" */
+	char *key; /* "serial:/dev/ttyACM0", "udp:host:port", "ble:hci0:name" */
 	struct worker *w;
 	size_t users; /* boards on it; the worker stops with the last */
 };
@@ -146,8 +146,13 @@ link_key(const struct transport_cfg *t)
 		break;
 	case TRANSPORT_BLE:
 	default:
-		xasprintf(&k, "ble:hci%d%s%s", t->device_index,
-		          t->att_socket != NULL ? ":" : "",
+		/*
+		 * One worker per BLE board, not per adapter: each board needs
+		 * an ATT bearer of its own anyway, and the worker engine runs
+		 * one board, so a board's worker restarts alone.
+		 */
+		xasprintf(&k, "ble:hci%d:%s%s%s", t->device_index,
+		          t->peer_name, t->att_socket != NULL ? ":" : "",
 		          t->att_socket != NULL ? t->att_socket : "");
 		break;
 	}
@@ -170,8 +175,8 @@ daemon_worker_for(struct daemon *d, const char *board_name,
 			lk = &d->links[i];
 			break;
 		}
-	if (lk != NULL && t->type != TRANSPORT_BLE) {
-		/* Two boards on one serial line or UDP target: a config bug. */
+	if (lk != NULL) {
+		/* Two boards on one link: the config check should have said. */
 		snprintf(err, errcap,
 		         "board %s: link %s is already used by another board",
 		         board_name, key);
