@@ -59,16 +59,19 @@ e2e_package() {
 
 # e2e_board NAME serial|udp|ble IMAGE [SIM ARGS...]: start a virtual board
 # running IMAGE (confirmed); its state survives restarts of the board.
+# E2E_NO_STATUS=1: no status file (benchmarks: rewriting it after every
+# request costs the simulator more than the board it models).
 e2e_board() {
-	local name=$1 kind=$2 image=$3 link
+	local name=$1 kind=$2 image=$3 link status=()
 	shift 3
+	[ -n "${E2E_NO_STATUS:-}" ] || status=(--status "$T/$name.status")
 	case $kind in
 	serial) link=(--serial "$T/$name.tty") ;;
 	udp) link=(--udp 127.0.0.1:0) ;;
 	ble) link=(--ble "@rdfm-e2e-$$-$name") ;;
 	esac
 	rm -f "$T/$name.status"
-	bg "$SIMBIN" --state "$T/$name.state" --status "$T/$name.status" \
+	bg "$SIMBIN" --state "$T/$name.state" "${status[@]}" \
 		--image "$image" "${link[@]}" "$@" \
 		>"$T/$name.out" 2>>"$T/$name.err"
 	BOARD_PID[$name]=$!
