@@ -7,21 +7,13 @@ DRIVE=$BIN/ipc-drive
 EMPTY=$T/empty
 mkdir -p "$EMPTY"
 
-# mkimage SIZE OUT SEED: an MCUboot image (header, body, SHA-256 TLV);
-# prints its hash.  Python's standard library only.
+# mkimage SIZE OUT SEED: an MCUboot image from the project's image writer,
+# a 32-byte header, SIZE seeded bytes and 40 bytes of TLV (the file is
+# SIZE + 72 bytes); prints its hash.
 mkimage() {
-	python3 - "$@" <<'PY'
-import hashlib, random, struct, sys
-size, out, seed = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-rnd = random.Random(seed)
-body = bytes(rnd.getrandbits(8) for _ in range(size))
-hdr = struct.pack('<IIHHIIBBHII', 0x96f3b83d, 0, 32, 0, size, 0,
-                  1, 2, 3, seed, 0)
-h = hashlib.sha256(hdr + body).digest()
-tlv = struct.pack('<HHBBH', 0x6907, 40, 0x10, 0, 32) + h
-open(out, 'wb').write(hdr + body + tlv)
-print(h.hex())
-PY
+	"$BIN/mcuboot-mkimage" --version "1.2.3+$3" --hdr-size 32 --size "$1" \
+		--seed "$3" -o "$2" >/dev/null &&
+		"$BIN/mcuboot-mkimage" --print-hash "$2"
 }
 
 # start_sim NAME ARGS...: a board; READY holds its address or path.
