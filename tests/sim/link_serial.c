@@ -1,7 +1,8 @@
 /*
  * The board's serial link: a pseudo-terminal whose slave is symlinked at
- * --serial LINK, SMP serial framing both ways, both directions paced at
- * --baud like a real UART, and USB CDC-ACM re-enumeration on reset.
+ * --serial LINK, SMP serial framing both ways, both directions timed at
+ * --baud like a real UART (struct line), and USB CDC-ACM re-enumeration
+ * on reset.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,12 +21,21 @@
 
 #define NOISE_MS 300
 
-/* Token bucket: rate bytes per second, at most burst saved up. */
-struct pacer {
-	double rate;
-	double burst;
-	double tokens;
-	struct timespec last;
+/*
+ * One direction of the line at --baud.  Bytes go onto the wire in chunks
+ * of about a millisecond when the line is free and are handed on when
+ * their last bit would have arrived, so a board answers as late as a real
+ * one and idle time is never saved up for a later burst.
+ */
+#define LINE_CHUNK_MS  1.0
+#define LINE_CHUNK_MAX 512
+
+struct line {
+	double rate;       /* bytes per second; 0: not paced */
+	double busy_until; /* monotonic seconds: the last chunk's end */
+	uint8_t buf[LINE_CHUNK_MAX];
+	size_t n;         /* the chunk on the wire now (0: none) */
+	struct event *ev; /* fires when it has arrived */
 };
 
 static int master_fd = -1, slave_fd = -1;
@@ -35,59 +45,59 @@ static int master_fd = -1, slave_fd = -1;
  */
 static int placeholder_fd = -1;
 static char slave_name[128];
-static struct event *rd_ev, *rd_timer, *wr_timer, *noise_ev;
+static struct event *rd_ev, *noise_ev;
 static struct evbuffer *outq;
 static struct smp_serial_decoder *dec;
-static struct pacer in_pace, out_pace;
+static struct line in_line, out_line;
 static unsigned int noise_count;
 
 static void kick_output(void);
 
+static double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void
-pacer_init(struct pacer *p, unsigned int baud)
+line_reset(struct line *l, unsigned int baud)
 {
-	p->rate = baud / 10.0; /* 8N1: ten bits a byte */
-	p->burst = p->rate / 100;
-	if (p->burst < 16)
-		p->burst = 16;
-	p->tokens = p->burst;
-	clock_gettime(CLOCK_MONOTONIC, &p->last);
+	l->rate = baud / 10.0; /* 8N1: ten bits a byte */
+	l->busy_until = 0;
+	l->n = 0;
+	evtimer_del(l->ev);
 }
 
+/* Bytes in one chunk: a millisecond of the line, at least 8. */
 static size_t
-pacer_take(struct pacer *p, size_t want)
+line_chunk(const struct line *l)
 {
-	struct timespec now;
-	double dt;
-	size_t n;
+	size_t n = (size_t)(l->rate * LINE_CHUNK_MS / 1000.0);
 
-	if (board.o->baud == 0)
-		return want;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	dt = (double)(now.tv_sec - p->last.tv_sec) +
-	     (double)(now.tv_nsec - p->last.tv_nsec) / 1e9;
-	p->last = now;
-	p->tokens += dt * p->rate;
-	if (p->tokens > p->burst)
-		p->tokens = p->burst;
-	n = p->tokens < (double)want ? (size_t)p->tokens : want;
-	p->tokens -= (double)n;
-	return n;
+	return n < 8 ? 8 : n > LINE_CHUNK_MAX ? LINE_CHUNK_MAX : n;
 }
 
-/* Microseconds until a few bytes' worth of tokens are there. */
-static struct timeval
-pacer_wait(const struct pacer *p)
+/*
+ * The l->n bytes in l->buf go on the wire at start: now, or when the
+ * chunk before them ended if they were already waiting then.  The timer
+ * fires when they have arrived.
+ */
+static void
+line_send(struct line *l, double start)
 {
-	double need = p->burst < 8 ? p->burst : 8;
-	double us = (need - p->tokens) / p->rate * 1e6;
+	double wait;
 	struct timeval tv;
 
-	if (us < 500)
-		us = 500;
-	tv.tv_sec = (time_t)(us / 1e6);
-	tv.tv_usec = (suseconds_t)us % 1000000;
-	return tv;
+	l->busy_until = start + (double)l->n / l->rate;
+	wait = l->busy_until - mono_now();
+	if (wait < 0)
+		wait = 0;
+	tv.tv_sec = (time_t)wait;
+	tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6);
+	evtimer_add(l->ev, &tv);
 }
 
 static size_t
@@ -129,49 +139,84 @@ serial_send(const uint8_t *pkt, size_t len, const struct peer *peer)
 	kick_output();
 }
 
+/* Unpaced: hand the pty whatever it takes, try the rest again soon. */
 static void
-kick_output(void)
+write_unpaced(void)
 {
-	size_t avail, n;
+	struct timeval tv = {0, 2000};
+	size_t avail = evbuffer_get_length(outq);
 	ssize_t w;
-	struct timeval tv;
 
-	if (master_fd == -1 || (avail = evbuffer_get_length(outq)) == 0)
-		return;
-	if (evtimer_pending(wr_timer, NULL))
-		return;
-	n = pacer_take(&out_pace, avail);
-	if (n > 0) {
-		w = write(master_fd, evbuffer_pullup(outq, (ssize_t)n), n);
-		if (w > 0) {
-			evbuffer_drain(outq, (size_t)w);
-			if ((size_t)w < n) /* give back what did not go */
-				out_pace.tokens += (double)(n - (size_t)w);
-		} else {
-			out_pace.tokens += (double)n;
-			if (w < 0 && errno != EAGAIN && errno != EINTR &&
-			    errno != EIO)
-				log_warn("serial write failed", NULL);
-		}
-	}
-	if (evbuffer_get_length(outq) == 0)
-		return;
-	if (board.o->baud != 0)
-		tv = pacer_wait(&out_pace);
-	else {
-		tv.tv_sec = 0;
-		tv.tv_usec = 2000; /* the pty is full: try again soon */
-	}
-	evtimer_add(wr_timer, &tv);
+	w = write(master_fd, evbuffer_pullup(outq, (ssize_t)avail), avail);
+	if (w > 0)
+		evbuffer_drain(outq, (size_t)w);
+	else if (w < 0 && errno != EAGAIN && errno != EINTR && errno != EIO)
+		log_warn("serial write failed", NULL);
+	if (evbuffer_get_length(outq) > 0)
+		evtimer_add(out_line.ev, &tv);
+}
+
+/* The next chunk of replies onto the line, starting at start. */
+static void
+out_next(double start)
+{
+	out_line.n = evbuffer_remove(outq, out_line.buf, line_chunk(&out_line));
+	line_send(&out_line, start);
 }
 
 static void
-wr_timer_cb(evutil_socket_t fd, short ev, void *arg)
+kick_output(void)
 {
+	double now;
+
+	if (master_fd == -1 || evbuffer_get_length(outq) == 0 ||
+	    evtimer_pending(out_line.ev, NULL))
+		return;
+	if (out_line.rate == 0) {
+		write_unpaced();
+		return;
+	}
+	now = mono_now();
+	out_next(out_line.busy_until > now ? out_line.busy_until : now);
+}
+
+/* A chunk of replies has arrived at the client's end: hand it over. */
+static void
+out_arrived(evutil_socket_t fd, short ev, void *arg)
+{
+	size_t off = 0;
+	ssize_t w;
+
 	(void)fd;
 	(void)ev;
 	(void)arg;
-	kick_output();
+	if (master_fd == -1)
+		return;
+	if (out_line.rate == 0) {
+		write_unpaced();
+		return;
+	}
+	while (off < out_line.n) {
+		w = write(master_fd, out_line.buf + off, out_line.n - off);
+		if (w <= 0) {
+			/* The pty is full (a slow reader): try again soon. */
+			struct timeval tv = {0, 2000};
+
+			if (w < 0 && errno != EAGAIN && errno != EINTR &&
+			    errno != EIO)
+				log_warn("serial write failed", NULL);
+			memmove(out_line.buf, out_line.buf + off,
+			        out_line.n - off);
+			out_line.n -= off;
+			evtimer_add(out_line.ev, &tv);
+			return;
+		}
+		off += (size_t)w;
+	}
+	out_line.n = 0;
+	/* Replies already waiting follow without a gap. */
+	if (evbuffer_get_length(outq) > 0)
+		out_next(out_line.busy_until);
 }
 
 static void
@@ -210,46 +255,71 @@ corrupt_input(uint8_t *buf, size_t n)
 	}
 }
 
+/* Requests that have arrived, to the board's decoder. */
+static void
+deliver(uint8_t *buf, size_t n)
+{
+	if (board.run != BOARD_UP)
+		return; /* a resetting board hears nothing */
+	corrupt_input(buf, n);
+	smp_serial_decoder_feed(dec, buf, n, packet_cb, NULL);
+}
+
+/*
+ * Take the next chunk of requests off the pty onto the line, starting at
+ * start.  Returns false when the pty had nothing.  While a chunk is on the
+ * wire the pty is not read: a sender sees the line's speed.
+ */
+static bool
+in_next(double start)
+{
+	ssize_t n = read(master_fd, in_line.buf, line_chunk(&in_line));
+
+	if (n <= 0) {
+		if (n < 0 && errno != EAGAIN && errno != EINTR && errno != EIO)
+			log_warn("serial read failed", NULL);
+		return false;
+	}
+	in_line.n = (size_t)n;
+	event_del(rd_ev);
+	line_send(&in_line, start);
+	return true;
+}
+
 static void
 rd_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	uint8_t buf[4096];
-	struct timeval tv;
-	size_t want;
+	double now;
 	ssize_t n;
 
 	(void)ev;
 	(void)arg;
-	want = pacer_take(&in_pace, sizeof(buf));
-	if (want == 0) {
-		/* Leave the bytes in the pty: the sender sees line speed. */
-		event_del(rd_ev);
-		tv = pacer_wait(&in_pace);
-		evtimer_add(rd_timer, &tv);
-		return;
-	}
-	n = read(fd, buf, want);
-	if (n <= 0) {
-		in_pace.tokens += (double)want;
-		if (n < 0 && errno != EAGAIN && errno != EINTR && errno != EIO)
+	if (in_line.rate == 0) {
+		if ((n = read(fd, buf, sizeof(buf))) > 0)
+			deliver(buf, (size_t)n);
+		else if (n < 0 && errno != EAGAIN && errno != EINTR &&
+		         errno != EIO)
 			log_warn("serial read failed", NULL);
 		return;
 	}
-	if ((size_t)n < want)
-		in_pace.tokens += (double)(want - (size_t)n);
-	if (board.run != BOARD_UP)
-		return; /* a resetting board hears nothing */
-	corrupt_input(buf, (size_t)n);
-	smp_serial_decoder_feed(dec, buf, (size_t)n, packet_cb, NULL);
+	now = mono_now();
+	in_next(in_line.busy_until > now ? in_line.busy_until : now);
 }
 
+/* A chunk of requests has arrived at the board. */
 static void
-rd_timer_cb(evutil_socket_t fd, short ev, void *arg)
+in_arrived(evutil_socket_t fd, short ev, void *arg)
 {
 	(void)fd;
 	(void)ev;
 	(void)arg;
-	if (rd_ev != NULL)
+	if (master_fd == -1)
+		return;
+	deliver(in_line.buf, in_line.n);
+	in_line.n = 0;
+	/* Requests already waiting follow without a gap. */
+	if (!in_next(in_line.busy_until) && rd_ev != NULL)
 		event_add(rd_ev, NULL);
 }
 
@@ -324,8 +394,8 @@ pty_open(void)
 	    event_new(board.base, master_fd, EV_READ | EV_PERSIST, rd_cb, NULL);
 	event_add(rd_ev, NULL);
 	smp_serial_decoder_reset(dec);
-	pacer_init(&in_pace, board.o->baud);
-	pacer_init(&out_pace, board.o->baud);
+	line_reset(&in_line, board.o->baud);
+	line_reset(&out_line, board.o->baud);
 	log_info("serial link ready", "path=%s pty=%s", log_q(board.o->serial),
 	         slave_name);
 }
@@ -336,8 +406,8 @@ pty_close(void)
 	if (rd_ev != NULL)
 		event_free(rd_ev);
 	rd_ev = NULL;
-	evtimer_del(rd_timer);
-	evtimer_del(wr_timer);
+	line_reset(&in_line, board.o->baud);
+	line_reset(&out_line, board.o->baud);
 	if (master_fd != -1)
 		close(master_fd);
 	if (slave_fd != -1)
@@ -350,6 +420,11 @@ static void
 serial_down(void)
 {
 	evbuffer_drain(outq, evbuffer_get_length(outq));
+	/* What was on the wire either way is lost with the reset. */
+	line_reset(&in_line, board.o->baud);
+	line_reset(&out_line, board.o->baud);
+	if (rd_ev != NULL)
+		event_add(rd_ev, NULL);
 	smp_serial_decoder_reset(dec);
 	if (board.o->reenumerate) {
 		log_info("usb device gone (reset)", NULL);
@@ -390,8 +465,8 @@ serial_link_init(void)
 	/* Decode oversized packets too, so the server counts their drop. */
 	dec = smp_serial_decoder_new(max < 8192 ? 8192 : max);
 	outq = evbuffer_new();
-	rd_timer = evtimer_new(board.base, rd_timer_cb, NULL);
-	wr_timer = evtimer_new(board.base, wr_timer_cb, NULL);
+	in_line.ev = evtimer_new(board.base, in_arrived, NULL);
+	out_line.ev = evtimer_new(board.base, out_arrived, NULL);
 	noise_ev = evtimer_new(board.base, noise_cb, NULL);
 	blink = &serial_ops;
 	pty_open();
@@ -408,8 +483,8 @@ serial_link_free(void)
 	pty_close();
 	if (placeholder_fd != -1)
 		close(placeholder_fd);
-	event_free(rd_timer);
-	event_free(wr_timer);
+	event_free(in_line.ev);
+	event_free(out_line.ev);
 	event_free(noise_ev);
 	evbuffer_free(outq);
 	smp_serial_decoder_free(dec);
