@@ -381,14 +381,24 @@ signal_cb(evutil_socket_t sig, short ev, void *arg)
 int
 main(int argc, char **argv)
 {
+	struct event_config *cfg;
+
 	log_init(0, "board-sim");
 	parse_args(argc, argv);
 	log_setverbose(opts.verbose);
 	signal(SIGPIPE, SIG_IGN);
 
 	board.o = &opts;
-	if ((board.base = event_base_new()) == NULL)
+	/*
+	 * Precise timers: libevent otherwise reads the coarse monotonic clock
+	 * (a jiffy, 4 ms here), and a serial line timed in 1 ms chunks would
+	 * answer milliseconds late.
+	 */
+	if ((cfg = event_config_new()) == NULL ||
+	    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER) == -1 ||
+	    (board.base = event_base_new_with_config(cfg)) == NULL)
 		fatalx("cannot create the event loop", NULL);
+	event_config_free(cfg);
 	faults_init(opts.seed);
 	flash_init();
 	server_init();
