@@ -151,8 +151,8 @@ link_key(const struct transport_cfg *t)
 		 * an ATT bearer of its own anyway, and the worker engine runs
 		 * one board, so a board's worker restarts alone.
 		 */
-		xasprintf(&k, "ble:hci%d:%s%s%s", t->device_index,
-		          t->peer_name, t->att_socket != NULL ? ":" : "",
+		xasprintf(&k, "ble:hci%d:%s%s%s", t->device_index, t->peer_name,
+		          t->att_socket != NULL ? ":" : "",
 		          t->att_socket != NULL ? t->att_socket : "");
 		break;
 	}
