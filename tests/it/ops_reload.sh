@@ -21,10 +21,26 @@ done
 e2e_board slow udp "$T/old.bin" --latency-ms 40 --buf-count 2 || exit 1
 e2e_board gone udp "$T/old.bin" || exit 1
 e2e_board fresh udp "$T/old.bin" || exit 1
+e2e_board gm1 udp "$T/old.bin" || exit 1
+e2e_board gm2 udp "$T/old.bin" || exit 1
 e2e_config "$T/c.json" -- slow:typeS gone:typeG
 E2E_DEVICE_JSON='{"update_interval": "2s"}' \
 	e2e_config "$T/c2.json" -- slow:typeS fresh:typeF
 rm -f "$T/keys/fresh.key"
+# with_group CONFIG INTERVAL: add a group of two UDP boards (nothing is
+# offered to its type), polled at INTERVAL.
+e2e_key pair
+with_group() {
+	local g
+	g=$(jq -cn --arg a "${BOARD_LINK[gm1]}" --arg b "${BOARD_LINK[gm2]}" \
+		--arg i "$2" '{name: "pair", id: "id-pair", type: "typeP",
+		key: "pair.key", update_interval: $i,
+		members: [{name: "gm1", device: "gm1", transport: {type: "udp", address: $a}},
+		          {name: "gm2", device: "gm2", transport: {type: "udp", address: $b}}]}')
+	jq --argjson g "$g" '.groups = [$g]' "$1" >"$1.tmp" && mv "$1.tmp" "$1"
+}
+with_group "$T/c.json" 1s
+with_group "$T/c2.json" 3s
 L=$T/d.log
 
 bg "$BIN/notify-listen" "$T/notify.sock" >"$T/notify.out" 2>"$T/notify.err"
@@ -45,8 +61,10 @@ check "reload: the changed device restarts once idle" \
 	grep -q 'msg="Changed in the configuration; restarting it once idle" device="slow"' "$L"
 check "reload: the removed device stops once idle" \
 	grep -q 'msg="Removed from the configuration; stopping it once idle" device="gone"' "$L"
-check "reload: two to stop, two to start" \
-	grep -q 'msg="Configuration reloaded" unchanged=0 stopping=2 starting=2' "$L"
+check "reload: three to stop, three to start" \
+	grep -q 'msg="Configuration reloaded" unchanged=0 stopping=3 starting=3' "$L"
+check "reload: the changed group restarts once idle" \
+	grep -q 'msg="Changed in the configuration; restarting it once idle" group="pair"' "$L"
 check "reload: the new device's key is generated" \
 	eval 'grep -q "msg=\"Generated new key\" device=\"fresh\"" $L && [ -f $T/keys/fresh.key ]'
 check "reload: RELOADING=1, then READY=1 again" \
@@ -71,12 +89,17 @@ check "the changed device stopped after its update, then started again" \
 	eval '[ $(grep -n "msg=\"Update successful\" device=\"slow\"" $L | cut -d: -f1) -lt $(grep -n "msg=\"Stopped\" device=\"slow\"" $L | cut -d: -f1) ] &&
 	[ $(grep -n "msg=\"Stopped\" device=\"slow\"" $L | cut -d: -f1) -lt $(grep -n "msg=\"Started\" device=\"slow\"" $L | cut -d: -f1) ]'
 check "the removed device stopped" grep -q 'msg="Stopped" device="gone"' "$L"
+check "the changed group stopped, then started again" \
+	eval '[ $(grep -n "msg=\"Stopped\" group=\"pair\"" $L | cut -d: -f1) -lt $(grep -n "msg=\"Started\" group=\"pair\"" $L | cut -d: -f1) ]'
+p1=$(board_field gm1 .counters.requests)
 g1=$(board_field gone .counters.requests)
 sleep 3
 check "... and its board hears nothing more" \
 	[ "$(board_field gone .counters.requests)" = "$g1" ]
-check "... and its worker is gone: one worker per remaining device" \
-	[ "$(pgrep -P "$CLIENT_PID" -f rdfm-mcumgr-worker-udp | wc -l)" -eq 2 ]
+check "... and its worker is gone: one worker per remaining board" \
+	[ "$(pgrep -P "$CLIENT_PID" -f rdfm-mcumgr-worker-udp | wc -l)" -eq 4 ]
+check "the restarted group reads its members again" \
+	[ "$(board_field gm1 .counters.requests)" -gt "$p1" ]
 # checks PATTERN-ID: update checks the server had from that device id.
 checks() {
 	jq -r --arg d "$1" 'select(.device == $d and .path == "/api/v1/update/check") | .path' \
@@ -105,9 +128,9 @@ check "an invalid address is refused with its key path" \
 # The same config again: nothing changes.
 cp "$T/c2.json" "$T/live.json"
 kill -HUP "$CLIENT_PID"
-wait_for_line "$L" 'msg="Configuration reloaded" unchanged=2' 10
-check "an unchanged config keeps every device running" \
-	grep -q 'msg="Configuration reloaded" unchanged=2 stopping=0 starting=0' "$L"
+wait_for_line "$L" 'msg="Configuration reloaded" unchanged=3' 10
+check "an unchanged config keeps every device and group running" \
+	grep -q 'msg="Configuration reloaded" unchanged=3 stopping=0 starting=0' "$L"
 
 # A key that needs a restart is kept, with a warning.
 jq --arg s "$T/other-state" '.state_dir = $s' "$T/c2.json" >"$T/live.json"
