@@ -1275,3 +1275,37 @@ group_cfg_equal(const struct group_cfg *a, const struct group_cfg *b)
 	}
 	return true;
 }
+
+void
+config_keep_restart_only(struct config *run, struct config *next)
+{
+	struct {
+		const char *name;
+		char **run, **next;
+	} keys[] = {
+	    {"state_dir", &run->state_dir, &next->state_dir},
+	    {"user", &run->user, &next->user},
+	    {"ca_file", &run->ca_file, &next->ca_file},
+	    {"artifact_verify_key", &run->artifact_verify_key,
+	     &next->artifact_verify_key},
+	    {"metrics", &run->metrics, &next->metrics},
+	};
+	size_t i;
+	char *t;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (str_same(*keys[i].run, *keys[i].next))
+			continue;
+		log_warnx("This change takes effect at the next start",
+		          "key=%s", keys[i].name);
+		/* Swapped, so each config still frees its own strings. */
+		t = *keys[i].next;
+		*keys[i].next = *keys[i].run;
+		*keys[i].run = t;
+	}
+	if (run->spool_max_bytes != next->spool_max_bytes) {
+		log_warnx("This change takes effect at the next start",
+		          "key=spool_max_bytes");
+		next->spool_max_bytes = run->spool_max_bytes;
+	}
+}

@@ -129,5 +129,11 @@ bool transport_cfg_equal(const struct transport_cfg *a,
                          const struct transport_cfg *b);
 bool device_cfg_equal(const struct device_cfg *a, const struct device_cfg *b);
 bool group_cfg_equal(const struct group_cfg *a, const struct group_cfg *b);
+/*
+ * A reload: keys the running daemon cannot take over (state_dir, user,
+ * ca_file, artifact_verify_key, metrics, spool_max_bytes) keep run's value
+ * in next until the next start, each change with a warning.
+ */
+void config_keep_restart_only(struct config *run, struct config *next);
 
 #endif

@@ -512,52 +512,6 @@ on_sigusr1(evutil_socket_t sig, short ev, void *arg)
 
 /* --- reload -------------------------------------------------------------- */
 
-static bool
-str_differs(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a != b;
-	return strcmp(a, b) != 0;
-}
-
-/*
- * Keys that the running daemon cannot take over (its state directory is
- * open, its workers and endpoint are set up): a new value waits for the
- * next start, and the new config keeps the running one meanwhile.
- */
-static void
-keep_restart_only(struct config *run, struct config *next)
-{
-	struct {
-		const char *name;
-		char **run, **next;
-	} keys[] = {
-	    {"state_dir", &run->state_dir, &next->state_dir},
-	    {"user", &run->user, &next->user},
-	    {"ca_file", &run->ca_file, &next->ca_file},
-	    {"artifact_verify_key", &run->artifact_verify_key,
-	     &next->artifact_verify_key},
-	    {"metrics", &run->metrics, &next->metrics},
-	};
-	size_t i;
-	char *t;
-
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		if (!str_differs(*keys[i].run, *keys[i].next))
-			continue;
-		log_warnx("This change takes effect at the next start",
-		          "key=%s", keys[i].name);
-		t = *keys[i].next;
-		*keys[i].next = *keys[i].run;
-		*keys[i].run = t;
-	}
-	if (run->spool_max_bytes != next->spool_max_bytes) {
-		log_warnx("This change takes effect at the next start",
-		          "key=spool_max_bytes");
-		next->spool_max_bytes = run->spool_max_bytes;
-	}
-}
-
 /* The entry of the same kind and name in a config, or NULL. */
 static const void *
 find_entry(const struct config *c, const struct machine *m)
@@ -599,7 +553,7 @@ reload(struct daemon *d)
 		notify_ready("Reload refused; running the old configuration");
 		return;
 	}
-	keep_restart_only(old->c, nc);
+	config_keep_restart_only(old->c, nc);
 	gen = xcalloc(1, sizeof(*gen));
 	gen->c = nc;
 	server_changed = strcmp(old->c->server, nc->server) != 0;

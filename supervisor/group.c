@@ -1616,15 +1616,13 @@ group_free(struct group *g)
 	free(g);
 }
 
-bool
+void
 group_retire(struct group *g)
 {
 	g->retire = true;
-	if (g->step == S_IDLE) {
+	/* Between cycles: the next one does not start. */
+	if (g->step == S_IDLE)
 		event_del(g->cycle_ev);
-		return true;
-	}
-	return false;
 }
 
 void

@@ -53,7 +53,7 @@ void group_start(struct group *g);
 void group_stop(struct group *g);
 bool group_idle(const struct group *g);
 /* A reload removed or changed the group: as update_dev_retire(). */
-bool group_retire(struct group *g);
+void group_retire(struct group *g);
 /* Its entry in a status snapshot: the version all members agree on. */
 void group_report(const struct group *g, struct metrics_snapshot *s);
 /* Frees it and releases its members' worker links. */

@@ -1078,15 +1078,13 @@ update_dev_free(struct update_dev *u)
 	free(u);
 }
 
-bool
+void
 update_dev_retire(struct update_dev *u)
 {
 	u->retire = true;
-	if (u->step == S_IDLE) {
+	/* Between cycles: the next one does not start. */
+	if (u->step == S_IDLE)
 		event_del(u->cycle_ev);
-		return true;
-	}
-	return false;
 }
 
 void

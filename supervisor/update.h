@@ -38,10 +38,10 @@ void update_dev_stop(struct update_dev *u);
 bool update_dev_idle(const struct update_dev *u);
 /*
  * A reload removed or changed the device: no new cycle starts, and the one
- * running is never interrupted.  Returns true when the device is idle now
- * (free it); otherwise daemon_check_idle() is called once it is.
+ * running is never interrupted; daemon_check_idle() is called when it
+ * ends (update_dev_idle() tells whether it has).
  */
-bool update_dev_retire(struct update_dev *u);
+void update_dev_retire(struct update_dev *u);
 /* Its entry in a status snapshot (strings borrowed from the device). */
 void update_dev_report(const struct update_dev *u, struct metrics_snapshot *s);
 /* Frees it and releases its worker link. */

@@ -16,20 +16,26 @@ e2e_package "$T/a.rdfm" 2.0.0 typeA >/dev/null
 
 e2e_board a udp "$T/old.bin" || exit 1
 e2e_config "$T/c.json" '{"metrics": "127.0.0.1:0"}' -- a:typeA
+# The daemon generates this key (RSA-3072, most of a second): readiness
+# sent too early would be seen before the key is there.
+rm -f "$T/keys/a.key"
 
 # --- readiness ---------------------------------------------------------------
 bg "$BIN/notify-listen" "$T/notify.sock" >"$T/notify.out" 2>"$T/notify.err"
 for i in $(seq 1 50); do [ -S "$T/notify.sock" ] && break; sleep 0.1; done
 NOTIFY_SOCKET=$T/notify.sock e2e_start d -c "$T/c.json"
 if wait_for_line "$T/notify.out" 'READY=1' 20; then
+	# The log as it stood when readiness arrived.
+	cp "$T/d.log" "$T/at-ready.log"
 	ok "READY=1 reaches the notification socket"
 else
 	not_ok "READY=1 reaches the notification socket" "$(cat "$T/notify.out")"
 fi
 check "READY=1 comes from the daemon's own pid" \
 	grep -q "^$CLIENT_PID READY=1" "$T/notify.out"
-check "readiness follows the keys and the daemon's start" \
-	grep -q 'msg="Loaded key"' "$T/d.log"
+check "readiness follows the key's generation and the daemon's start" \
+	eval 'grep -q "msg=\"Generated new key\" device=\"a\"" $T/at-ready.log &&
+	grep -q "msg=\"Daemon started\"" $T/at-ready.log'
 check "readiness carries a status line" \
 	grep -q "^$CLIENT_PID STATUS=Updating 1 devices and 0 groups" \
 	"$T/notify.out"

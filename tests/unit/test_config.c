@@ -663,6 +663,41 @@ test_entries_equal(void **state)
 	config_free(a);
 }
 
+/*
+ * A reload keeps the running values of keys that need a restart (and
+ * nothing else): the new config carries them, each change warned about.
+ */
+static void
+test_keep_restart_only(void **state)
+{
+	struct config *run, *next;
+
+	(void)state;
+	assert_non_null(
+	    run = load_str(
+	        HDR "'state_dir':'/var/a','retries':1,"
+	            "'spool_max_bytes':2000000,'metrics':'127.0.0.1:1',"
+	            "'devices':[" DEV("a", "1", SERIAL("/dev/ttyS0")) "]}",
+	        NULL));
+	assert_non_null(
+	    next = load_str(
+	        HDR "'state_dir':'/var/b','retries':5,"
+	            "'spool_max_bytes':3000000,"
+	            "'devices':[" DEV("a", "1", SERIAL("/dev/ttyS0")) "]}",
+	        NULL));
+	config_keep_restart_only(run, next);
+	assert_string_equal(next->state_dir, "/var/a");
+	assert_string_equal(next->metrics, "127.0.0.1:1");
+	assert_int_equal(next->spool_max_bytes, 2000000);
+	/* Everything else is the new config's. */
+	assert_int_equal(next->retries, 5);
+	/* The running config keeps valid strings of its own to free. */
+	assert_string_equal(run->state_dir, "/var/b");
+	assert_null(run->metrics);
+	config_free(run);
+	config_free(next);
+}
+
 static int
 setup(void **state)
 {
@@ -713,6 +748,7 @@ main(void)
 	    cmocka_unit_test(test_err_nonstandard_baud),
 	    cmocka_unit_test(test_unknown_keys_warn),
 	    cmocka_unit_test(test_entries_equal),
+	    cmocka_unit_test(test_keep_restart_only),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
