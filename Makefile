@@ -1,7 +1,8 @@
 # rdfm-mcumgr-client: top-level build.
 #
-# Programs, tests and fuzzers are declared in mk/*.mk, one fragment per part
-# of the tree; this file holds the rules they share.  Targets:
+# Programs, tests and fuzzers are declared in mk/*.mk (client, workers,
+# tools, tests, fuzz), each program with its one list of sources; this file
+# holds the rules they share.  Targets:
 #   make            every program into build/
 #   make check      sanitizer build (build/san/), fuzz smoke runs, all tests
 #   make fuzz       libFuzzer targets into build/fuzz/ (clang)
@@ -62,7 +63,18 @@ LIBEXEC_PROGRAMS :=
 TOOL_PROGRAMS    :=
 TESTS            :=
 FUZZERS          :=
-GEN_HEADERS      :=
+
+# What nearly every test and fuzzer links besides the module under test.
+BASE := common/log.c common/xmalloc.c
+IPC  := common/ipc.c gen/ipc.pb-c.c
+
+# protobuf-c output is generated, never committed.
+GEN_HEADERS := $(BUILD)/gen/ipc.pb-c.h
+# Keep the generated files: make would delete them as intermediates and
+# regenerate (and rebuild) on every run.
+.SECONDARY: $(BUILD)/gen/ipc.pb-c.c $(BUILD)/gen/ipc.pb-c.h
+# protoc-c's generated code casts protobuf_c_empty_string to char *.
+$(BUILD)/obj/gen/ipc.pb-c.o: CFLAGS += -Wno-cast-qual
 
 include $(sort $(wildcard mk/*.mk))
 

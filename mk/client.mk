@@ -1,0 +1,26 @@
+# The supervisor: rdfm-mcumgr-client (daemon, check-config, smp, artifact).
+BIN_PROGRAMS += rdfm-mcumgr-client
+rdfm-mcumgr-client_SRCS := \
+	supervisor/main.c \
+	supervisor/config.c \
+	supervisor/keys.c \
+	supervisor/daemon.c \
+	supervisor/update.c \
+	supervisor/group.c \
+	supervisor/board.c \
+	supervisor/journal.c \
+	supervisor/rdfm.c \
+	supervisor/spool.c \
+	supervisor/artifact.c \
+	supervisor/workers.c \
+	supervisor/upload.c \
+	supervisor/notify.c \
+	supervisor/metrics.c \
+	supervisor/cmd_smp.c \
+	supervisor/cmd_artifact.c \
+	common/mcuboot.c \
+	common/duration.c \
+	common/ipc.c \
+	common/log.c \
+	common/xmalloc.c \
+	gen/ipc.pb-c.c

@@ -1,0 +1,102 @@
+# Programs for tests, the demo and the benchmarks: the virtual board and
+# its client, the test RDFM server, the image writer and small drivers.
+TOOL_PROGRAMS += mcumgr-board-sim
+mcumgr-board-sim_SRCS := \
+	tests/sim/main.c \
+	tests/sim/flash.c \
+	tests/sim/boot.c \
+	tests/sim/smp_server.c \
+	tests/sim/faults.c \
+	tests/sim/status.c \
+	tests/sim/link_serial.c \
+	tests/sim/link_udp.c \
+	tests/sim/link_ble.c \
+	common/smp.c \
+	common/smp_serial.c \
+	common/smp_ble.c \
+	common/att.c \
+	common/mcuboot.c \
+	common/log.c \
+	common/xmalloc.c
+
+TOOL_PROGRAMS += sim-client
+sim-client_SRCS := \
+	tests/sim/simctl.c \
+	common/smp.c \
+	common/smp_serial.c \
+	common/smp_ble.c \
+	common/att.c \
+	common/mcuboot.c \
+	common/log.c \
+	common/xmalloc.c
+
+TOOL_PROGRAMS += rdfm-test-server
+rdfm-test-server_SRCS := \
+	tests/server/main.c \
+	tests/server/device.c \
+	tests/server/download.c \
+	tests/server/admin.c \
+	common/log.c \
+	common/xmalloc.c
+rdfm-test-server_LIBS := -levent_openssl
+
+TOOL_PROGRAMS += mcuboot-mkimage
+mcuboot-mkimage_SRCS := \
+	tests/tools/mcuboot-mkimage.c \
+	common/mcuboot.c \
+	common/log.c \
+	common/xmalloc.c
+
+# A supervisor stand-in that runs one operation through a worker.
+TOOL_PROGRAMS += ipc-drive
+ipc-drive_SRCS := \
+	tests/tools/ipc-drive.c \
+	common/ipc.c \
+	common/log.c \
+	common/xmalloc.c \
+	gen/ipc.pb-c.c
+
+# The RDFM client alone, for the server-protocol tests.
+TOOL_PROGRAMS += rdfm-poll
+rdfm-poll_SRCS := \
+	tests/tools/rdfm-poll.c \
+	supervisor/rdfm.c \
+	supervisor/spool.c \
+	supervisor/keys.c \
+	common/log.c \
+	common/xmalloc.c
+
+# cmd_artifact() without the rest of the supervisor, for tests and the
+# memory measurement.
+TOOL_PROGRAMS += artifact-inspect
+artifact-inspect_SRCS := \
+	tests/tools/artifact_inspect.c \
+	supervisor/cmd_artifact.c \
+	supervisor/artifact.c \
+	supervisor/config.c \
+	common/mcuboot.c \
+	common/duration.c \
+	common/log.c \
+	common/xmalloc.c
+
+# Stands in for systemd's notification socket in the ops tests.
+TOOL_PROGRAMS += notify-listen
+notify-listen_SRCS := \
+	tests/tools/notify-listen.c
+
+# The serial ceiling the benchmarks compare measurements to.
+TOOL_PROGRAMS += bench-ceiling
+bench-ceiling_SRCS := \
+	bench/ceiling.c \
+	common/smp.c \
+	common/smp_serial.c \
+	common/log.c \
+	common/xmalloc.c
+
+.PHONY: demo bench
+
+demo: all
+	scripts/demo.sh $(BUILD)
+
+bench: all
+	bench/run.sh $(BUILD)
