@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "smp.h"
+#include "smp_server.h"
 #include "smp_serial.h"
 
 #define PROG "bench-ceiling"

@@ -8,10 +8,12 @@ FUZZERS += fuzz_duration
 fuzz_duration_SRCS := tests/fuzz/fuzz_duration.c common/duration.c
 
 FUZZERS += fuzz_smp_rsp
-fuzz_smp_rsp_SRCS := tests/fuzz/fuzz_smp_rsp.c common/smp.c
+fuzz_smp_rsp_SRCS := tests/fuzz/fuzz_smp_rsp.c common/smp.c \
+	common/smp_cbor.c common/smp_server.c
 
 FUZZERS += fuzz_smp_req
-fuzz_smp_req_SRCS := tests/fuzz/fuzz_smp_req.c common/smp.c
+fuzz_smp_req_SRCS := tests/fuzz/fuzz_smp_req.c common/smp.c \
+	common/smp_cbor.c common/smp_server.c
 
 FUZZERS += fuzz_serial
 fuzz_serial_SRCS := tests/fuzz/fuzz_serial.c common/smp_serial.c $(BASE)

@@ -14,7 +14,8 @@ test_config_SRCS := tests/unit/test_config.c supervisor/config.c \
 	common/duration.c $(BASE)
 
 TESTS += test_smp
-test_smp_SRCS := tests/unit/test_smp.c common/smp.c $(BASE)
+test_smp_SRCS := tests/unit/test_smp.c common/smp.c \
+	common/smp_cbor.c common/smp_server.c $(BASE)
 
 TESTS += test_smp_serial
 test_smp_serial_SRCS := tests/unit/test_smp_serial.c common/smp_serial.c \
@@ -37,7 +38,8 @@ test_ipc_SRCS := tests/unit/test_ipc.c $(IPC) $(BASE)
 
 TESTS += test_engine
 test_engine_SRCS := tests/unit/test_engine.c common/engine.c \
-	common/sandbox.c common/smp.c $(IPC) $(BASE)
+	common/sandbox.c common/smp.c common/smp_cbor.c common/smp_server.c \
+	$(IPC) $(BASE)
 
 TESTS += test_adv
 test_adv_SRCS := tests/unit/test_adv.c workers/ble/adv.c

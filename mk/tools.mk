@@ -12,6 +12,8 @@ mcumgr-board-sim_SRCS := \
 	tests/sim/link_udp.c \
 	tests/sim/link_ble.c \
 	common/smp.c \
+	common/smp_cbor.c \
+	common/smp_server.c \
 	common/smp_serial.c \
 	common/smp_ble.c \
 	common/att.c \
@@ -23,6 +25,7 @@ TOOL_PROGRAMS += sim-client
 sim-client_SRCS := \
 	tests/sim/simctl.c \
 	common/smp.c \
+	common/smp_cbor.c \
 	common/smp_serial.c \
 	common/smp_ble.c \
 	common/att.c \
@@ -89,6 +92,8 @@ TOOL_PROGRAMS += bench-ceiling
 bench-ceiling_SRCS := \
 	bench/ceiling.c \
 	common/smp.c \
+	common/smp_cbor.c \
+	common/smp_server.c \
 	common/smp_serial.c \
 	common/log.c \
 	common/xmalloc.c

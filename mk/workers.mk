@@ -7,6 +7,7 @@ rdfm-mcumgr-worker-serial_SRCS := \
 	common/engine.c \
 	common/sandbox.c \
 	common/smp.c \
+	common/smp_cbor.c \
 	common/ipc.c \
 	common/log.c \
 	common/xmalloc.c \
@@ -18,6 +19,7 @@ rdfm-mcumgr-worker-udp_SRCS := \
 	common/engine.c \
 	common/sandbox.c \
 	common/smp.c \
+	common/smp_cbor.c \
 	common/ipc.c \
 	common/log.c \
 	common/xmalloc.c \
@@ -33,6 +35,7 @@ rdfm-mcumgr-worker-ble_SRCS := \
 	common/engine.c \
 	common/sandbox.c \
 	common/smp.c \
+	common/smp_cbor.c \
 	common/ipc.c \
 	common/log.c \
 	common/xmalloc.c \

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "smp.h"
+#include "smp_server.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -14,6 +14,7 @@
 
 #include "mcuboot.h"
 #include "smp.h"
+#include "smp_server.h"
 
 struct sim_opts {
 	size_t slot_size;

@@ -24,6 +24,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "smp.h"
+#include "smp_server.h"
 
 #define MAXPKT 64
 #define MAXMSG 4096

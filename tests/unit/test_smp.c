@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "smp.h"
+#include "smp_server.h"
 
 #define HASH32                                                                 \
 	0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a,      \
