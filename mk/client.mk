@@ -5,9 +5,10 @@ rdfm-mcumgr-client_SRCS := \
 	supervisor/config.c \
 	supervisor/keys.c \
 	supervisor/daemon.c \
-	supervisor/update.c \
-	supervisor/group.c \
+	supervisor/machine.c \
+	supervisor/decide.c \
 	supervisor/board.c \
+	supervisor/links.c \
 	supervisor/journal.c \
 	supervisor/rdfm.c \
 	supervisor/spool.c \
@@ -20,6 +21,7 @@ rdfm-mcumgr-client_SRCS := \
 	supervisor/cmd_artifact.c \
 	common/mcuboot.c \
 	common/duration.c \
+	common/util.c \
 	common/ipc.c \
 	common/log.c \
 	common/xmalloc.c \

@@ -39,4 +39,4 @@ fuzz_rdfm_rsp_SRCS := tests/fuzz/fuzz_rdfm_rsp.c supervisor/rdfm.c \
 
 FUZZERS += fuzz_artifact
 fuzz_artifact_SRCS := tests/fuzz/fuzz_artifact.c supervisor/artifact.c \
-	common/mcuboot.c $(BASE)
+	common/mcuboot.c common/util.c $(BASE)

@@ -28,7 +28,7 @@ TESTS += test_mcuboot
 test_mcuboot_SRCS := tests/unit/test_mcuboot.c common/mcuboot.c $(BASE)
 
 TESTS += test_journal
-test_journal_SRCS := tests/unit/test_journal.c supervisor/journal.c $(BASE)
+test_journal_SRCS := tests/unit/test_journal.c supervisor/journal.c common/util.c $(BASE)
 
 TESTS += test_att
 test_att_SRCS := tests/unit/test_att.c common/att.c $(BASE)
@@ -48,7 +48,7 @@ test_adv_SRCS := tests/unit/test_adv.c workers/ble/adv.c
 # re-exec'd).
 TESTS += test_workers
 test_workers_SRCS := tests/unit/test_workers.c supervisor/workers.c \
-	supervisor/upload.c $(IPC) $(BASE)
+	supervisor/upload.c common/util.c $(IPC) $(BASE)
 
 TESTS += test_rdfm_parse
 test_rdfm_parse_SRCS := tests/unit/test_rdfm_parse.c supervisor/rdfm.c \
@@ -56,7 +56,7 @@ test_rdfm_parse_SRCS := tests/unit/test_rdfm_parse.c supervisor/rdfm.c \
 
 TESTS += test_artifact
 test_artifact_SRCS := tests/unit/test_artifact.c supervisor/artifact.c \
-	common/mcuboot.c $(BASE)
+	common/mcuboot.c common/util.c $(BASE)
 
 TESTS += test_metrics
 test_metrics_SRCS := tests/unit/test_metrics.c supervisor/metrics.c $(BASE)

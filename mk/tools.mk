@@ -78,6 +78,7 @@ artifact-inspect_SRCS := \
 	supervisor/artifact.c \
 	supervisor/config.c \
 	common/mcuboot.c \
+	common/util.c \
 	common/duration.c \
 	common/log.c \
 	common/xmalloc.c

@@ -71,6 +71,13 @@ struct artifact_opts {
 	 * reported and not checked.
 	 */
 	EVP_PKEY *verify_key;
+	/*
+	 * When not NULL, set to the errno of a failure of this host (the
+	 * disk is full, no descriptors left, the spool file vanished), 0
+	 * when the failure was the artifact's: only the latter is a reason
+	 * to give up on it.
+	 */
+	int *local_errno;
 };
 
 /*

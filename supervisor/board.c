@@ -63,31 +63,6 @@ struct board {
 
 static void send_op(struct board *b);
 
-static const char *
-status_name(Ipc__Reply__Status s)
-{
-	switch (s) {
-	case IPC__REPLY__STATUS__OK:
-		return "ok";
-	case IPC__REPLY__STATUS__BOARD_ERROR:
-		return "board error";
-	case IPC__REPLY__STATUS__TIMEOUT:
-		return "no answer";
-	case IPC__REPLY__STATUS__LINK_DOWN:
-		return "link down";
-	case IPC__REPLY__STATUS__PROTOCOL:
-		return "protocol error";
-	case IPC__REPLY__STATUS__BAD_REQUEST:
-		return "bad request";
-	case IPC__REPLY__STATUS__ABORTED:
-		return "aborted";
-	case IPC__REPLY__STATUS__BUSY:
-		return "board busy";
-	default:
-		return "unknown status";
-	}
-}
-
 static void
 reply_reason(const Ipc__Reply *r, char *out, size_t cap)
 {
@@ -95,21 +70,8 @@ reply_reason(const Ipc__Reply *r, char *out, size_t cap)
 		snprintf(out, cap, "board error rc=%d%s%s", r->board_rc,
 		         r->error[0] != '\0' ? ": " : "", r->error);
 	else
-		snprintf(out, cap, "%s%s%s", status_name(r->status),
+		snprintf(out, cap, "%s%s%s", worker_status_name(r->status),
 		         r->error[0] != '\0' ? ": " : "", r->error);
-}
-
-void
-board_hex(const uint8_t *hash, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < BOARD_HASH_LEN; i++) {
-		out[2 * i] = hx[hash[i] >> 4];
-		out[2 * i + 1] = hx[hash[i] & 15];
-	}
-	out[2 * BOARD_HASH_LEN] = '\0';
 }
 
 const struct board_slot *

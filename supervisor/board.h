@@ -99,7 +99,5 @@ const struct board_slot *board_slot(const struct board_images *imgs,
                                     uint32_t slot);
 /* Slot 0's version in RDFM spelling ("0.0.0" when empty); -1 if bad. */
 int board_version_rdfm(const struct board_images *imgs, char *out, size_t cap);
-/* Lower-case hex of a hash; out has room for 65 bytes. */
-void board_hex(const uint8_t *hash, char *out);
 
 #endif

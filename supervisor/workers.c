@@ -25,6 +25,7 @@
 
 #include "ipc.h"
 #include "log.h"
+#include "util.h"
 #include "workers.h"
 #include "xmalloc.h"
 
@@ -113,15 +114,6 @@ static void worker_start(struct worker *);
 static void worker_kill(struct worker *, const char *);
 static void worker_open_link(struct worker *);
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static struct timeval
 tv_ms(unsigned int ms)
 {
@@ -130,6 +122,31 @@ tv_ms(unsigned int ms)
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	return tv;
+}
+
+const char *
+worker_status_name(Ipc__Reply__Status s)
+{
+	switch (s) {
+	case IPC__REPLY__STATUS__OK:
+		return "ok";
+	case IPC__REPLY__STATUS__BOARD_ERROR:
+		return "board error";
+	case IPC__REPLY__STATUS__TIMEOUT:
+		return "no answer";
+	case IPC__REPLY__STATUS__LINK_DOWN:
+		return "link down";
+	case IPC__REPLY__STATUS__PROTOCOL:
+		return "protocol error";
+	case IPC__REPLY__STATUS__BAD_REQUEST:
+		return "bad request";
+	case IPC__REPLY__STATUS__ABORTED:
+		return "aborted";
+	case IPC__REPLY__STATUS__BUSY:
+		return "board busy";
+	default:
+		return "unknown status";
+	}
 }
 
 const char *

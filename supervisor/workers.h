@@ -94,6 +94,8 @@ void worker_forget(struct worker *w, uint64_t request_id);
 int worker_pid(const struct worker *w); /* -1 when not running */
 unsigned int worker_restarts(const struct worker *w);
 const char *worker_name(const struct worker *w);
+/* A reply status in words: "no answer", "link down"... */
+const char *worker_status_name(Ipc__Reply__Status s);
 /* The file name of the executable for a kind: "rdfm-mcumgr-worker-udp". */
 const char *worker_exe_name(enum worker_kind kind);
 

@@ -43,7 +43,7 @@ check "the self-confirming board was watched, not confirmed by us" \
 check "each board was reset once" \
 	[ "$(board_field ser .counters.resets):$(board_field udp .counters.resets)" = 1:1 ]
 check "the board's version went to the server in RDFM spelling" \
-	grep -q 'msg="Update offered" device="ser" version=1.0.0 ' "$L"
+	grep -q 'msg="Update offered" device="ser" running=1.0.0 ' "$L"
 if [ "$RC" -ne 0 ]; then show_log "$L"; fi
 
 check "upload progress is logged at most every few seconds" \
