@@ -1527,10 +1527,11 @@ artifact_read_file(const char *path, const struct artifact_opts *opts,
 	*out = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd == -1) {
-		snprintf(err, errcap, "cannot open %s: %s", path,
-		         strerror(errno));
-		if (opts->local_errno != NULL)
-			*opts->local_errno = errno;
+		int e = errno;
+
+		snprintf(err, errcap, "cannot open %s: %s", path, strerror(e));
+		if (opts != NULL && opts->local_errno != NULL)
+			*opts->local_errno = e;
 		return -1;
 	}
 	ret = artifact_read_fd(fd, opts, out, err, errcap);
