@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1557,6 +1558,14 @@ engine_run(const struct link_ops *ops, void *ctx, int argc, char **argv)
 
 	snprintf(ident, sizeof(ident), "worker-%s", ops->role);
 	log_init(0, ident);
+	/*
+	 * A stop is the supervisor's to run: Ctrl-C on a terminal or
+	 * systemd's SIGTERM to the whole service reaches us too, and an
+	 * upload cut here would be a failure instead of a stop at a packet
+	 * boundary.  We exit when the supervisor closes our socket.
+	 */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
 	while ((ch = getopt(argc, argv, "vu:C:")) != -1) {
 		switch (ch) {
 		case 'v':

@@ -87,6 +87,7 @@ struct member {
 	uint64_t conv_deadline_ms;
 	bool rejected;
 	struct event *retry_ev;
+	bool late; /* the reset's deadline passed before it answered */
 };
 
 struct machine {
@@ -995,6 +996,15 @@ booted(struct machine *m)
 static void
 after_reset(struct machine *m)
 {
+	if (m->failed && m->lone && m->mb[0].late) {
+		/*
+		 * A single board that reboots slower than timeouts.reboot may
+		 * still come up on the new image: the journal stays, and the
+		 * next cycle finds out (decide_recovery) instead of undoing it.
+		 */
+		fail(m, FAIL_ATTEMPT, S_RESET, 0, "%s", m->fail_reason);
+		return;
+	}
 	if (m->failed) {
 		roll_back(m, FAIL_ATTEMPT);
 		return;
@@ -1012,6 +1022,7 @@ on_booted(struct board *b, enum board_status st, const char *err,
 	char msg[80];
 
 	(void)b;
+	mb->late = st == BOARD_DEADLINE;
 	if (st != BOARD_OK || imgs == NULL) {
 		member_done(mb, false, "%s", err[0] != '\0' ? err : "no list");
 		return;
