@@ -26,6 +26,7 @@
 #include "mcuboot.h"
 #include "supervisor.h"
 #include "upload.h"
+#include "links.h"
 #include "workers.h"
 #include "xmalloc.h"
 
@@ -725,7 +726,9 @@ run(struct smp_run *r, const struct worker_link *link, const char *peer)
 	struct event *sigint, *sigterm;
 	struct workers *ws;
 	struct stat st;
-	char err[512];
+	char err[512], *key;
+	pid_t holder;
+	int lock;
 
 	if (link->kind == WORKER_SERIAL && stat(link->device, &st) == -1) {
 		fail(r, "%s: %s", link->device, strerror(errno));
@@ -733,8 +736,17 @@ run(struct smp_run *r, const struct worker_link *link, const char *peer)
 	}
 	if (r->cmd == C_UPLOAD && check_image(r, r->arg) == -1)
 		return r->rc;
+	/* Never beside the daemon (or another smp) on the same link. */
+	key = link_key_worker(link, peer);
+	lock = link_lock(key, &holder, err, sizeof(err));
+	free(key);
+	if (lock == -1) {
+		fail(r, "%s", err);
+		return r->rc;
+	}
 	if ((r->base = event_base_new()) == NULL) {
 		fail(r, "cannot create the event loop");
+		close(lock);
 		return r->rc;
 	}
 	ws = workers_new(r->base);
@@ -777,6 +789,7 @@ run(struct smp_run *r, const struct worker_link *link, const char *peer)
 out:
 	workers_free(ws);
 	event_base_free(r->base);
+	close(lock);
 	return r->rc;
 }
 

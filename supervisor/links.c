@@ -37,30 +37,48 @@ struct links {
 };
 
 char *
-link_key(const struct transport_cfg *t)
+link_key_worker(const struct worker_link *l, const char *peer)
 {
 	char *k;
 
-	switch (t->type) {
-	case TRANSPORT_SERIAL:
-		xasprintf(&k, "serial:%s", t->device);
+	char *real;
+
+	switch (l->kind) {
+	case WORKER_SERIAL:
+		/* /dev/serial/by-id/... and /dev/ttyACM0 are one link. */
+		real = realpath(l->device, NULL);
+		xasprintf(&k, "serial:%s", real != NULL ? real : l->device);
+		free(real);
 		break;
-	case TRANSPORT_UDP:
-		xasprintf(&k, "udp:%s", t->address);
+	case WORKER_UDP:
+		xasprintf(&k, "udp:%s", l->address);
 		break;
-	case TRANSPORT_BLE:
+	case WORKER_BLE:
 	default:
 		/*
 		 * One worker per BLE board, not per adapter: each board needs
 		 * an ATT bearer of its own anyway, and a board's worker then
 		 * restarts alone.
 		 */
-		xasprintf(&k, "ble:hci%d:%s%s%s", t->device_index, t->peer_name,
-		          t->att_socket != NULL ? ":" : "",
-		          t->att_socket != NULL ? t->att_socket : "");
+		xasprintf(&k, "ble:hci%u:%s%s%s", l->device_index,
+		          peer != NULL ? peer : "",
+		          l->att_socket != NULL ? ":" : "",
+		          l->att_socket != NULL ? l->att_socket : "");
 		break;
 	}
 	return k;
+}
+
+static void fill_link(struct worker_link *l, const struct transport_cfg *t,
+                      const struct timeouts_cfg *to, const struct links *lp);
+
+char *
+link_key(const struct transport_cfg *t)
+{
+	struct worker_link l;
+
+	fill_link(&l, t, NULL, NULL);
+	return link_key_worker(&l, t->peer_name);
 }
 
 static int
@@ -255,11 +273,15 @@ fill_link(struct worker_link *l, const struct transport_cfg *t,
 		l->att_socket = t->att_socket;
 		break;
 	}
-	l->request_timeout_ms = (uint32_t)to->request_ms;
-	l->erase_timeout_ms = (uint32_t)to->erase_ms;
-	l->retries = lp->retries;
-	l->user = lp->user;
-	l->chroot_dir = lp->chroot_dir;
+	if (to != NULL) {
+		l->request_timeout_ms = (uint32_t)to->request_ms;
+		l->erase_timeout_ms = (uint32_t)to->erase_ms;
+	}
+	if (lp != NULL) {
+		l->retries = lp->retries;
+		l->user = lp->user;
+		l->chroot_dir = lp->chroot_dir;
+	}
 }
 
 struct worker *

@@ -16,6 +16,7 @@
 
 struct workers;
 struct worker;
+struct worker_link;
 struct links;
 
 /*
@@ -23,6 +24,8 @@ struct links;
  * "udp:host:port", "ble:hci0:name[:@socket]".  malloc'd.
  */
 char *link_key(const struct transport_cfg *t);
+/* The same for a worker's link description and its BLE peer name. */
+char *link_key_worker(const struct worker_link *l, const char *peer);
 
 /*
  * The directory of the link locks: $RDFM_MCUMGR_RUN_DIR when set, else
