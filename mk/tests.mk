@@ -60,3 +60,7 @@ test_artifact_SRCS := tests/unit/test_artifact.c supervisor/artifact.c \
 
 TESTS += test_metrics
 test_metrics_SRCS := tests/unit/test_metrics.c supervisor/metrics.c $(BASE)
+
+TESTS += test_decide
+test_decide_SRCS := tests/unit/test_decide.c supervisor/decide.c common/util.c \
+	$(BASE)

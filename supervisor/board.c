@@ -74,17 +74,6 @@ reply_reason(const Ipc__Reply *r, char *out, size_t cap)
 		         r->error[0] != '\0' ? ": " : "", r->error);
 }
 
-const struct board_slot *
-board_slot(const struct board_images *imgs, uint32_t slot)
-{
-	size_t i;
-
-	for (i = 0; i < imgs->nslots; i++)
-		if (imgs->slots[i].image == 0 && imgs->slots[i].slot == slot)
-			return &imgs->slots[i];
-	return NULL;
-}
-
 int
 board_version_rdfm(const struct board_images *imgs, char *out, size_t cap)
 {

@@ -95,8 +95,16 @@ void board_cancel(struct board *b);
 bool board_busy(const struct board *b);
 
 /* Image 0's slot N in a list, or NULL. */
-const struct board_slot *board_slot(const struct board_images *imgs,
-                                    uint32_t slot);
+static inline const struct board_slot *
+board_slot(const struct board_images *imgs, uint32_t slot)
+{
+	size_t i;
+
+	for (i = 0; i < imgs->nslots; i++)
+		if (imgs->slots[i].image == 0 && imgs->slots[i].slot == slot)
+			return &imgs->slots[i];
+	return NULL;
+}
 /* Slot 0's version in RDFM spelling ("0.0.0" when empty); -1 if bad. */
 int board_version_rdfm(const struct board_images *imgs, char *out, size_t cap);
 
