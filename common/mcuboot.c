@@ -1,5 +1,5 @@
 /*
- * MCUboot image reader (PROTOCOLS.md section 3): the header, the version
+ * MCUboot image reader (docs/design.md "MCUboot images"): the header, the version
  * spellings, the protected and unprotected TLV areas and the SHA-256 hash
  * TLV, in memory or streamed.  Pure: no I/O.  SHA-256 from OpenSSL.
  *

@@ -1,5 +1,5 @@
 /*
- * MCUboot image reader (PROTOCOLS.md section 3): header, version spellings,
+ * MCUboot image reader (docs/design.md "MCUboot images"): header, version spellings,
  * TLV areas and the SHA-256 hash TLV that a board reports as the image
  * hash.  Pure: works on memory, or streamed piece by piece so a large image
  * is never held whole.

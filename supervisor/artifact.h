@@ -1,5 +1,5 @@
 /*
- * Mender v3 artifact reader (PROTOCOLS.md section 2): one streaming pass
+ * Mender v3 artifact reader (docs/design.md "Artifacts"): one streaming pass
  * over the outer tar that checks every manifest checksum and the signature,
  * parses the headers, and writes zephyr-image / zephyr-group-image payloads
  * into a spool directory while hashing and MCUboot-validating them.

@@ -1,5 +1,5 @@
 /*
- * The RDFM device API (PROTOCOLS.md section 1): authentication with a signed
+ * The RDFM device API (docs/design.md "RDFM device API"): authentication with a signed
  * body, update check and artifact download, for many devices at once on the
  * supervisor's libevent loop through libcurl's multi interface.
  */

@@ -1,5 +1,5 @@
 /*
- * A test RDFM server: the device API of PROTOCOLS.md section 1 (signed
+ * A test RDFM server: the device API of docs/design.md "RDFM device API" (signed
  * authentication, approvals, update check, local-storage downloads with
  * Range), an /admin/ interface for tests, fault injection and a JSON log.
  * This file: start-up, TLS, request dispatch, and the shared helpers.

@@ -1,7 +1,7 @@
 /*
  * The board's SMP server: a bounded queue of receive buffers processed in
  * order, and the OS and image group handlers with Zephyr's rules
- * (PROTOCOLS.md section 4).  Codecs are common/smp.c's server side.
+ * (docs/design.md "SMP").  Codecs are common/smp.c's server side.
  */
 #include <stdlib.h>
 #include <string.h>
