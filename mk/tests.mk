@@ -63,4 +63,5 @@ test_metrics_SRCS := tests/unit/test_metrics.c supervisor/metrics.c $(BASE)
 
 TESTS += test_decide
 test_decide_SRCS := tests/unit/test_decide.c supervisor/decide.c common/util.c \
+	common/mcuboot.c \
 	$(BASE)

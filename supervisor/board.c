@@ -339,6 +339,8 @@ send_op(struct board *b)
 	case OP_RESET:
 		env.body_case = IPC__ENVELOPE__BODY_RESET;
 		env.reset = &reset;
+		worker_expect_link_drop(b->w, (uint64_t)b->to.reboot_ms +
+		                                  RESET_SETTLE_MS);
 		break;
 	case OP_NONE:
 		return;

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "mcuboot.h"
@@ -105,6 +106,22 @@ board_slot(const struct board_images *imgs, uint32_t slot)
 			return &imgs->slots[i];
 	return NULL;
 }
+/*
+ * A slot's version for people, in RDFM spelling (one spelling in every log
+ * line): "(none)" without a slot, the board's own text when it is no
+ * version.  Returns out.
+ */
+static inline const char *
+board_slot_version(const struct board_slot *s, char *out, size_t cap)
+{
+	if (s == NULL)
+		snprintf(out, cap, "(none)");
+	else if (mcuboot_version_convert(s->version, MCUBOOT_SPELL_RDFM, out,
+	                                 cap) == -1)
+		snprintf(out, cap, "%s", s->version);
+	return out;
+}
+
 /* Slot 0's version in RDFM spelling ("0.0.0" when empty); -1 if bad. */
 int board_version_rdfm(const struct board_images *imgs, char *out, size_t cap);
 

@@ -425,8 +425,9 @@ reload(struct daemon *d)
 	log_info("Configuration reloaded",
 	         "unchanged=%zu stopping=%zu starting=%zu", nkept, nretired,
 	         nnew);
-	notify_ready("Updating %zu devices and %zu groups", nc->ndevices,
-	             nc->ngroups);
+	notify_ready("Updating %zu device%s and %zu group%s", nc->ndevices,
+	             nc->ndevices == 1 ? "" : "s", nc->ngroups,
+	             nc->ngroups == 1 ? "" : "s");
 	event_active(d->sweep_ev, EV_TIMEOUT, 0);
 }
 
@@ -725,8 +726,9 @@ daemon_run(struct config *c, bool once, daemon_reload_fn reload_fn)
 	}
 	log_info("Daemon started", "devices=%zu groups=%zu once=%s",
 	         c->ndevices, c->ngroups, once ? "true" : "false");
-	notify_ready("Updating %zu devices and %zu groups", c->ndevices,
-	             c->ngroups);
+	notify_ready("Updating %zu device%s and %zu group%s", c->ndevices,
+	             c->ndevices == 1 ? "" : "s", c->ngroups,
+	             c->ngroups == 1 ? "" : "s");
 	notify_watchdog_start(d.base);
 	d.once_pending = c->ndevices + c->ngroups;
 	if (!(once && d.once_pending == 0))

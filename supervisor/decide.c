@@ -31,19 +31,13 @@ holds(const struct board_slot *s, const uint8_t *h)
 	       memcmp(s->hash, h, BOARD_HASH_LEN) == 0;
 }
 
-static const char *
-version_of(const struct board_slot *s)
-{
-	return s != NULL ? s->version : "(none)";
-}
-
 static enum member_act
 back_act(const struct journal_member *jm, const struct board_images *imgs,
          const uint8_t **target, char *why, size_t cap)
 {
 	const struct board_slot *s0 = board_slot(imgs, 0),
 	                        *s1 = board_slot(imgs, 1);
-	char h[65];
+	char h[65], v[MCUBOOT_VERSION_MAX];
 
 	if (!jm->has_old_hash)
 		return ACT_NO_OLD;
@@ -71,7 +65,7 @@ back_act(const struct journal_member *jm, const struct board_images *imgs,
 	snprintf(why, cap,
 	         "cannot roll back: it runs version %s (hash %s), and its old "
 	         "image is not in slot 1",
-	         version_of(s0), h);
+	         board_slot_version(s0, v, sizeof(v)), h);
 	return ACT_STUCK;
 }
 
@@ -82,6 +76,7 @@ forward_act(const struct journal_member *jm, bool self, bool lone,
 {
 	const struct board_slot *s0 = board_slot(imgs, 0),
 	                        *s1 = board_slot(imgs, 1);
+	char v[MCUBOOT_VERSION_MAX];
 
 	if (holds(s0, jm->new_hash)) {
 		if (s0->confirmed)
@@ -98,7 +93,7 @@ forward_act(const struct journal_member *jm, bool self, bool lone,
 			    why, cap,
 			    "rejected: the board reverted to its old image "
 			    "(version %s) instead of confirming the new one",
-			    version_of(s0));
+			    board_slot_version(s0, v, sizeof(v)));
 			return ACT_REJECTED;
 		}
 		*target = jm->new_hash;
@@ -108,7 +103,7 @@ forward_act(const struct journal_member *jm, bool self, bool lone,
 	    why, cap,
 	    "cannot roll forward: the new image is in neither slot (slot 0 "
 	    "runs version %s)",
-	    version_of(s0));
+	    board_slot_version(s0, v, sizeof(v)));
 	return ACT_STUCK;
 }
 

@@ -33,9 +33,9 @@ int keys_sign(EVP_PKEY *key, const void *data, size_t len, unsigned char **sig,
               size_t *siglen);
 
 /*
- * The public key exactly as the Go client sends it (docs/design.md "RDFM device API"):
- * PKCS#1 RSAPublicKey DER under a "PUBLIC KEY" label, 64-character lines,
- * trailing newline.  The caller frees it with free().  NULL on error.
+ * The public key exactly as the Go client sends it (docs/design.md "RDFM device
+ * API"): PKCS#1 RSAPublicKey DER under a "PUBLIC KEY" label, 64-character
+ * lines, trailing newline.  The caller frees it with free().  NULL on error.
  */
 char *keys_public_pem(EVP_PKEY *key);
 

@@ -709,7 +709,7 @@ on_conv_read(struct board *b, enum board_status st, const char *err,
 	struct machine *m = mb->m;
 	const uint8_t *target;
 	enum member_act act;
-	char why[400], msg[80];
+	char why[400], msg[80], v[MCUBOOT_VERSION_MAX];
 	const struct board_slot *s0;
 
 	(void)b;
@@ -728,7 +728,7 @@ on_conv_read(struct board *b, enum board_status st, const char *err,
 		            "runs version %s)",
 		            m->dir == DIR_BACK ? "old" : "new",
 		            CONVERGE_MAX_STEPS,
-		            s0 != NULL ? s0->version : "(none)");
+		            board_slot_version(s0, v, sizeof(v)));
 		return;
 	}
 	act = decide_member(m->dir, &m->j.members[mb->idx], mb->self_confirm,
@@ -743,7 +743,7 @@ on_conv_read(struct board *b, enum board_status st, const char *err,
 			snprintf(msg, sizeof(msg), "%s back on its old image",
 			         m->lone ? "Board" : "Group member");
 		say(m, mb, m->lone ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, msg,
-		    "version=%s", log_q(s0 != NULL ? s0->version : ""));
+		    "version=%s", board_slot_version(s0, v, sizeof(v)));
 		conv_member_finished(mb);
 		return;
 	case ACT_NO_OLD:
@@ -1019,7 +1019,7 @@ on_booted(struct board *b, enum board_status st, const char *err,
 	struct member *mb = arg;
 	struct machine *m = mb->m;
 	const struct board_slot *s0;
-	char msg[80];
+	char msg[80], v[MCUBOOT_VERSION_MAX];
 
 	(void)b;
 	mb->late = st == BOARD_DEADLINE;
@@ -1033,11 +1033,12 @@ on_booted(struct board *b, enum board_status st, const char *err,
 		member_done(mb, false,
 		            "rejected: after the reset the %s still runs "
 		            "version %s, not the new image",
-		            noun(m), s0 != NULL ? s0->version : "(none)");
+		            noun(m), board_slot_version(s0, v, sizeof(v)));
 		return;
 	}
 	snprintf(msg, sizeof(msg), "The %s runs the new image", noun(m));
-	say(m, mb, LOG_LEVEL_INFO, msg, "version=%s", log_q(s0->version));
+	say(m, mb, LOG_LEVEL_INFO, msg, "version=%s",
+	    board_slot_version(s0, v, sizeof(v)));
 	member_done(mb, true, NULL);
 }
 
@@ -1655,7 +1656,7 @@ static void
 startup_confirm_member(struct member *mb)
 {
 	const struct board_slot *s0 = board_slot(&mb->imgs, 0);
-	char msg[120];
+	char msg[120], v[MCUBOOT_VERSION_MAX];
 
 	if (s0 == NULL || s0->confirmed) {
 		member_done(mb, true, NULL);
@@ -1665,7 +1666,8 @@ startup_confirm_member(struct member *mb)
 	         "The %s runs an unconfirmed image that is not ours in "
 	         "flight; confirming it",
 	         noun(mb->m));
-	say(mb->m, mb, LOG_LEVEL_INFO, msg, "version=%s", log_q(s0->version));
+	say(mb->m, mb, LOG_LEVEL_INFO, msg, "version=%s",
+	    board_slot_version(s0, v, sizeof(v)));
 	if (board_set_state(mb->board, NULL, true, on_startup_confirmed, mb) ==
 	    -1)
 		member_done(mb, false, "the board is busy");

@@ -1,7 +1,7 @@
 /*
- * The RDFM device API (docs/design.md "RDFM device API"): authentication with a signed
- * body, update check and artifact download, for many devices at once on the
- * supervisor's libevent loop through libcurl's multi interface.
+ * The RDFM device API (docs/design.md "RDFM device API"): authentication with a
+ * signed body, update check and artifact download, for many devices at once on
+ * the supervisor's libevent loop through libcurl's multi interface.
  */
 #ifndef RDFM_H
 #define RDFM_H

@@ -78,6 +78,7 @@ struct worker {
 	TAILQ_ENTRY(worker) entry;
 	struct workers *ws;
 	char *name;
+	uint64_t drop_expected_until; /* a reset was sent: the link may go */
 	char *exe;
 	struct worker_link link; /* strings owned */
 	TAILQ_HEAD(, board) boards;
@@ -589,8 +590,12 @@ dispatch_link_state(struct worker *w, const Ipc__Envelope *env)
 		log_debug("link up", "worker=%s", w->name);
 		return;
 	}
-	log_warnx("link down", "worker=%s reason=%s", w->name,
-	          log_q(ls->reason));
+	if (now_ms() < w->drop_expected_until)
+		log_info("link down while the board resets",
+		         "worker=%s reason=%s", w->name, log_q(ls->reason));
+	else
+		log_warnx("link down", "worker=%s reason=%s", w->name,
+		          log_q(ls->reason));
 	if (w->link.kind == WORKER_SERIAL && w->state == WS_READY) {
 		w->reopen_ms = REOPEN_MIN_MS;
 		worker_open_link(w);
@@ -1181,6 +1186,12 @@ int
 worker_pid(const struct worker *w)
 {
 	return w->pid;
+}
+
+void
+worker_expect_link_drop(struct worker *w, uint64_t for_ms)
+{
+	w->drop_expected_until = now_ms() + for_ms;
 }
 
 unsigned int

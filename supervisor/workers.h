@@ -90,6 +90,12 @@ int worker_send(struct worker *w, uint64_t request_id, Ipc__Envelope *env);
 /* Stop routing messages for a request to its callback. */
 void worker_forget(struct worker *w, uint64_t request_id);
 
+/*
+ * A reset was sent to a board on w: for the next for_ms a lost link is the
+ * board rebooting (logged at INFO), not trouble.
+ */
+void worker_expect_link_drop(struct worker *w, uint64_t for_ms);
+
 /* Observability, mostly for tests and logs. */
 int worker_pid(const struct worker *w); /* -1 when not running */
 unsigned int worker_restarts(const struct worker *w);
