@@ -1511,7 +1511,7 @@ open_mem(struct archive *ar, void *arg)
 	return archive_read_open_memory(ar, m->buf, m->len);
 }
 
-int
+static int
 artifact_read_fd(int fd, const struct artifact_opts *opts,
                  struct artifact **out, char *err, size_t errcap)
 {

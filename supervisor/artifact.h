@@ -86,8 +86,6 @@ struct artifact_opts {
  */
 int artifact_read_file(const char *path, const struct artifact_opts *opts,
                        struct artifact **out, char *err, size_t errcap);
-int artifact_read_fd(int fd, const struct artifact_opts *opts,
-                     struct artifact **out, char *err, size_t errcap);
 int artifact_read_memory(const void *buf, size_t len,
                          const struct artifact_opts *opts,
                          struct artifact **out, char *err, size_t errcap);

@@ -422,12 +422,6 @@ board_cancel(struct board *b)
 	b->cb = NULL;
 }
 
-bool
-board_busy(const struct board *b)
-{
-	return b->op != OP_NONE;
-}
-
 struct board *
 board_new(struct event_base *base, const char *name, struct worker *w,
           uint32_t id, const struct timeouts_cfg *to)

@@ -93,7 +93,6 @@ int board_wait_confirm(struct board *b, const uint8_t *new_hash, board_cb cb,
                        void *arg);
 /* Drop the operation in flight; its callback is not called. */
 void board_cancel(struct board *b);
-bool board_busy(const struct board *b);
 
 /* Image 0's slot N in a list, or NULL. */
 static inline const struct board_slot *

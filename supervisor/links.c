@@ -98,7 +98,7 @@ make_dir(const char *path, mode_t mode, char *err, size_t errcap)
 	return 0;
 }
 
-char *
+static char *
 link_lock_dir(char *err, size_t errcap)
 {
 	const char *env = getenv("RDFM_MCUMGR_RUN_DIR");
@@ -239,16 +239,6 @@ find(const struct links *lp, const char *key)
 		if (strcmp(lp->v[i].key, key) == 0)
 			return (ssize_t)i;
 	return -1;
-}
-
-bool
-links_held(const struct links *lp, const struct transport_cfg *t)
-{
-	char *key = link_key(t);
-	bool held = find(lp, key) != -1;
-
-	free(key);
-	return held;
 }
 
 static void

@@ -28,15 +28,10 @@ char *link_key(const struct transport_cfg *t);
 char *link_key_worker(const struct worker_link *l, const char *peer);
 
 /*
- * The directory of the link locks: $RDFM_MCUMGR_RUN_DIR when set, else
- * /run/rdfm-mcumgr as root, else $XDG_RUNTIME_DIR/rdfm-mcumgr, else
- * /tmp/rdfm-mcumgr-UID.  Made when missing.  malloc'd; NULL with err.
- */
-char *link_lock_dir(char *err, size_t errcap);
-
-/*
- * Take the lock of a link (flock on a file named after its key in
- * link_lock_dir()); the descriptor holds it until closed.  Returns the
+ * Take the lock of a link: flock on a file named after its key in the run
+ * directory ($RDFM_MCUMGR_RUN_DIR when set, else /run/rdfm-mcumgr as root,
+ * else $XDG_RUNTIME_DIR/rdfm-mcumgr, else /tmp/rdfm-mcumgr-UID, made when
+ * missing); the descriptor holds it until closed.  Returns the
  * descriptor; -1 with err, and *holder the pid that holds it (0 when that
  * is not known), when another process has it.
  */
@@ -72,7 +67,5 @@ struct worker *links_take(struct links *lp, const char *board_name,
                           char *err, size_t errcap);
 /* A board no longer uses w: its worker stops and its lock is released. */
 void links_release(struct links *lp, struct worker *w);
-/* Whether a link is in use by a board of the pool. */
-bool links_held(const struct links *lp, const struct transport_cfg *t);
 
 #endif

@@ -2114,18 +2114,6 @@ machine_idle(const struct machine *m)
 	return m->step == S_IDLE;
 }
 
-const char *
-machine_kind(const struct machine *m)
-{
-	return kind_name(m);
-}
-
-const char *
-machine_name(const struct machine *m)
-{
-	return m->name;
-}
-
 void
 machine_report(const struct machine *m, struct metrics_snapshot *s)
 {

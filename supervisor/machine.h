@@ -89,9 +89,6 @@ void machine_stop(struct machine *m);
 /* A reload removed or changed it: no new cycle, the running one ends. */
 void machine_retire(struct machine *m);
 bool machine_idle(const struct machine *m);
-/* "device" or "group", and the configured name. */
-const char *machine_kind(const struct machine *m);
-const char *machine_name(const struct machine *m);
 /* Its entry in a status snapshot (strings borrowed from the machine). */
 void machine_report(const struct machine *m, struct metrics_snapshot *s);
 /* Frees it and releases its links. */
