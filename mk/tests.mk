@@ -59,4 +59,5 @@ test_artifact_SRCS := tests/unit/test_artifact.c supervisor/artifact.c \
 	common/mcuboot.c $(BASE)
 
 TESTS += test_metrics
-test_metrics_SRCS := tests/unit/test_metrics.c supervisor/metrics.c $(BASE)
+test_metrics_SRCS := tests/unit/test_metrics.c supervisor/metrics.c \
+	supervisor/config.c common/duration.c $(BASE)
