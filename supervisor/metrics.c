@@ -40,17 +40,6 @@ static const enum stats_check all_checks[] = {
 
 struct mconn;
 
-/*
- * What connections point to.  libevent frees a bufferevent later, from
- * the loop (or event_base_free()), so a connection may end after the
- * endpoint: the hub outlives both.
- */
-struct conn_hub {
-	struct metrics *m; /* NULL once the endpoint is freed */
-	unsigned int refs; /* the endpoint, and each connection */
-	struct mconn *conns;
-};
-
 struct metrics {
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
@@ -58,19 +47,25 @@ struct metrics {
 	metrics_collect_fn collect;
 	void *arg;
 	/* Connections open, and what bounds them. */
-	struct conn_hub *hub;
+	struct mconn *conns;
+	struct event *sweep_ev;
 	unsigned int nconns, max_conns;
 	int lifetime_s;
 	bool paused;
 	struct timespec last_warned;
 };
 
-/* One connection, known from its creation to its end (evhttp frees it). */
+/*
+ * One connection.  We hold a reference to its bufferevent: when evhttp is
+ * done with it (bufferevent_free() clears its callbacks), the socket stays
+ * ours until the sweep sees that and lets it go, so we always know how
+ * many are open.
+ */
 struct mconn {
-	struct conn_hub *hub;
-	struct mconn *prev, *next;
+	struct mconn *next;
 	struct bufferevent *bev;
-	struct event *lifetime;
+	struct timespec born;
+	bool expired;
 };
 
 const char *
@@ -455,6 +450,11 @@ on_request(struct evhttp_request *req, void *arg)
 
 /* --- connections ---------------------------------------------------------- */
 
+/* How often connections evhttp has finished with are released. */
+#define SWEEP_MS 250
+/* Input a connection may hold: requests are small (headers 8 KiB). */
+#define CONN_READ_MAX (64 * 1024)
+
 /*
  * A flood of idle connections must not take the daemon's descriptors or
  * its loop: at max_conns the listener stops accepting (the kernel queues
@@ -485,79 +485,76 @@ listener_pause(struct metrics *m, bool pause)
 	}
 }
 
-/* The connection's bufferevent is freed: evhttp is done with it. */
-static void
-hub_unref(struct conn_hub *h)
+/* Whether evhttp has let the connection go (its callbacks are cleared). */
+static bool
+conn_released(const struct mconn *c)
 {
-	if (--h->refs == 0)
-		free(h);
-}
+	bufferevent_event_cb ecb = NULL;
 
-static void
-conn_gone(void *ctx)
-{
-	struct mconn *c = ctx;
-	struct conn_hub *h = c->hub;
-	struct metrics *m = h->m;
-
-	if (c->lifetime != NULL)
-		event_free(c->lifetime);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		h->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	free(c);
-	hub_unref(h);
-	if (m == NULL)
-		return;
-	m->nconns--;
-	if (m->nconns < m->max_conns)
-		listener_pause(m, false);
-}
-
-/* Too long, even if busy (a trickle of header bytes): end it. */
-static void
-conn_expire(evutil_socket_t fd, short what, void *arg)
-{
-	struct mconn *c = arg;
-
-	(void)fd;
-	(void)what;
-	/* evhttp takes it for a timeout and frees the connection. */
-	bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT,
-	                          0);
+	bufferevent_getcb(c->bev, NULL, NULL, &ecb, NULL);
+	return ecb == NULL;
 }
 
 /*
- * evhttp asks for each new connection's bufferevent: a pass-through
- * filter over the socket, whose free callback tells us when it ends.
+ * Release what evhttp is done with (our reference was the last: the
+ * socket closes), and end what has lived too long: evhttp takes a
+ * timeout event for an idle one and frees it.
  */
+static void
+on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct metrics *m = arg;
+	struct mconn **pp = &m->conns, *c;
+	struct timeval tv = {0, SWEEP_MS * 1000};
+	struct timespec now;
+
+	(void)fd;
+	(void)what;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	while ((c = *pp) != NULL) {
+		if (conn_released(c)) {
+			*pp = c->next;
+			bufferevent_decref(c->bev);
+			free(c);
+			m->nconns--;
+			continue;
+		}
+		if (!c->expired &&
+		    now.tv_sec - c->born.tv_sec >= m->lifetime_s) {
+			c->expired = true;
+			bufferevent_trigger_event(
+			    c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
+		}
+		pp = &c->next;
+	}
+	if (m->nconns < m->max_conns)
+		listener_pause(m, false);
+	if (m->conns != NULL)
+		evtimer_add(m->sweep_ev, &tv);
+}
+
+/* evhttp asks for each new connection's bufferevent. */
 static struct bufferevent *
 conn_new(struct event_base *base, void *arg)
 {
 	struct metrics *m = arg;
-	struct bufferevent *under;
-	struct timeval tv = {m->lifetime_s, 0};
+	struct timeval tv = {0, SWEEP_MS * 1000};
 	struct mconn *c;
 
 	c = xcalloc(1, sizeof(*c));
-	c->hub = m->hub;
-	c->hub->refs++;
-	if ((c->next = c->hub->conns) != NULL)
-		c->next->prev = c;
-	c->hub->conns = c;
-	if ((under = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) ==
-	        NULL ||
-	    (c->bev = bufferevent_filter_new(under, NULL, NULL,
-	                                     BEV_OPT_CLOSE_ON_FREE, conn_gone,
-	                                     c)) == NULL ||
-	    (c->lifetime = evtimer_new(base, conn_expire, c)) == NULL)
+	if ((c->bev = bufferevent_socket_new(base, -1,
+	                                     BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		fatalx("cannot set up a metrics connection", NULL);
-	evtimer_add(c->lifetime, &tv);
+	bufferevent_incref(c->bev);
+	/* Once evhttp lets go, nothing reads far ahead of the sweep. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_READ_MAX);
+	clock_gettime(CLOCK_MONOTONIC, &c->born);
+	c->next = m->conns;
+	m->conns = c;
 	if (++m->nconns >= m->max_conns)
 		listener_pause(m, true);
+	if (!evtimer_pending(m->sweep_ev, NULL))
+		evtimer_add(m->sweep_ev, &tv);
 	return c->bev;
 }
 
@@ -581,9 +578,8 @@ metrics_start(struct event_base *base, const char *listen,
 	m->arg = arg;
 	m->max_conns = METRICS_MAX_CONNS;
 	m->lifetime_s = METRICS_CONN_LIFETIME_S;
-	m->hub = xcalloc(1, sizeof(*m->hub));
-	m->hub->m = m;
-	m->hub->refs = 1;
+	if ((m->sweep_ev = evtimer_new(base, on_sweep, m)) == NULL)
+		fatalx("cannot create the metrics timer", NULL);
 	if ((m->http = evhttp_new(base)) == NULL)
 		fatalx("cannot create the metrics HTTP server", NULL);
 	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
@@ -642,16 +638,15 @@ metrics_free(struct metrics *m)
 
 	if (m == NULL)
 		return;
-	/* Connections that end from now on must find neither us nor the
-	 * listener (evhttp frees it first). */
-	m->hub->m = NULL;
+	/* evhttp lets every connection go; ours are the last references. */
 	if (m->http != NULL)
 		evhttp_free(m->http);
-	/* Those libevent frees later must not find their timer either. */
-	for (c = m->hub->conns; c != NULL; c = c->next) {
-		event_free(c->lifetime);
-		c->lifetime = NULL;
+	while ((c = m->conns) != NULL) {
+		m->conns = c->next;
+		bufferevent_decref(c->bev);
+		free(c);
 	}
-	hub_unref(m->hub);
+	if (m->sweep_ev != NULL)
+		event_free(m->sweep_ev);
 	free(m);
 }

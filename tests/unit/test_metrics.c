@@ -382,7 +382,8 @@ test_connection_cap(void **state)
 	assert_int_equal(g.code, 200);
 	free(g.body);
 	free(g.type);
-	run_for(base, 100);
+	/* The client closed: released at the next sweep. */
+	run_for(base, 700);
 	assert_int_equal(metrics_connections(m), 0);
 	metrics_free(m);
 	event_base_free(base);
@@ -421,8 +422,9 @@ test_connection_lifetime(void **state)
 	/* Past the idle timeout, alive: it keeps sending. */
 	assert_false(closed_by_server(cfd));
 	assert_int_equal(metrics_connections(m), 1);
-	run_for(base, 1500);
+	run_for(base, 2000);
 	assert_int_equal(metrics_connections(m), 0);
+	assert_true(closed_by_server(cfd));
 	event_free(tick);
 	close(cfd);
 	metrics_free(m);
