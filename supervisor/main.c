@@ -1007,7 +1007,7 @@ cmd_check_config(int argc, char **argv)
  * board or server is used; each problem is logged, and any stops the start.
  */
 static int
-load_all_keys(const struct config *c)
+load_all_keys(const struct config *c, const char *state_dir)
 {
 	EVP_PKEY *pkey;
 	char err[PATH_MAX + 512];
@@ -1023,7 +1023,7 @@ load_all_keys(const struct config *c)
 		                       ? c->devices[i].name
 		                       : c->groups[i - c->ndevices].name;
 
-		if ((pkey = keys_load_for_device(c->state_dir, c->key_dir, path,
+		if ((pkey = keys_load_for_device(state_dir, c->key_dir, path,
 		                                 &generated, err,
 		                                 sizeof(err))) == NULL) {
 			log_errx("Cannot load device key", "device=%s error=%s",
@@ -1065,9 +1065,38 @@ make_state_dir(const char *dir)
 	return rc;
 }
 
-/* The config a start or a reload runs with, every problem logged. */
+/*
+ * The state directory the daemon runs with: state_dir changes only at a
+ * restart, so a reload records keys here, not in a new config's.
+ */
+static char *running_state_dir;
+
+/* Every error on one line: what a refused reload logs. */
+static void
+join_errors(const struct config_report *r, char *err, size_t errcap)
+{
+	size_t i, off = 0;
+	char *line;
+	int n;
+
+	err[0] = '\0';
+	for (i = 0; i < r->nerrors && off < errcap; i++) {
+		line = config_issue_line(&r->errors[i]);
+		n = snprintf(err + off, errcap - off, "%s%s", i > 0 ? "; " : "",
+		             line);
+		free(line);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+/*
+ * The config a start or a reload runs with.  At a start every problem is
+ * logged on its own line; a reload's go into err, for its one refusal.
+ */
 static struct config *
-load_for_daemon(bool starting)
+load_for_daemon(bool starting, char *err, size_t errcap)
 {
 	struct config_report r;
 	struct config *c;
@@ -1075,7 +1104,13 @@ load_for_daemon(bool starting)
 
 	memset(&r, 0, sizeof(r));
 	c = load_checked(&r, &per_user);
-	log_report(&r);
+	if (starting)
+		log_report(&r);
+	else {
+		log_report(&(struct config_report){.nwarnings = r.nwarnings,
+		                                   .warnings = r.warnings});
+		join_errors(&r, err, errcap);
+	}
 	if (c != NULL && r.nerrors > 0) {
 		config_free(c);
 		c = NULL;
@@ -1097,15 +1132,11 @@ reload_config(const char *path, char *err, size_t errcap)
 
 	/* The file the daemon runs with, even when it came from the search. */
 	gopts.config_path = path;
-	c = load_for_daemon(false);
+	c = load_for_daemon(false, err, errcap);
 	gopts.config_path = saved;
-	if (c == NULL) {
-		snprintf(err, errcap,
-		         "the configuration has errors (see "
-		         "above)");
+	if (c == NULL)
 		return NULL;
-	}
-	if (load_all_keys(c) == -1) {
+	if (load_all_keys(c, running_state_dir) == -1) {
 		snprintf(err, errcap, "a key cannot be loaded (see above)");
 		config_free(c);
 		return NULL;
@@ -1117,16 +1148,22 @@ static int
 run_daemon(void)
 {
 	struct config *c;
+	char err[8];
+	int rc;
 
-	if ((c = load_for_daemon(true)) == NULL)
+	if ((c = load_for_daemon(true, err, sizeof(err))) == NULL)
 		return EX_CONFIG;
 	log_info("Configuration loaded", "file=%s devices=%zu groups=%zu",
 	         log_q(c->path), c->ndevices, c->ngroups);
-	if (make_state_dir(c->state_dir) == -1 || load_all_keys(c) == -1) {
+	if (make_state_dir(c->state_dir) == -1 ||
+	    load_all_keys(c, c->state_dir) == -1) {
 		config_free(c);
 		return EX_CONFIG;
 	}
-	return daemon_run(c, gopts.once, reload_config);
+	running_state_dir = xstrdup(c->state_dir);
+	rc = daemon_run(c, gopts.once, reload_config);
+	free(running_state_dir);
+	return rc;
 }
 
 int

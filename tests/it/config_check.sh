@@ -89,9 +89,9 @@ cfg big.json '.devices = [] | .groups = [{name: "g", id: "g", type: "t",
 	key: "g.key", members: [range(33) | {name: "m\(.)", device: "d\(.)",
 	transport: {type: "udp", address: "127.0.0.\(. + 1):1337"}}]}]'
 refused "a group of 33 members" big.json 'groups[0].members: 33 members: at most 32'
-cfg escape.json '.devices[0].key = "../../x.key"'
+cfg escape.json '.key_dir = "kdeep/keys" | .devices[0].key = "../../x.key"'
 refused "a key outside key_dir" escape.json 'devices[0].key: "../../x.key" is not a file name'
-check "no key was written outside key_dir" test ! -e "$T/../x.key"
+check "no key was written outside key_dir" test ! -e "$T/x.key"
 cfg verify.json '. + {artifact_verify_key: "notpem.pem"}'
 refused "artifact_verify_key is not a key" verify.json 'no PEM public or private key'
 cfg metrics.json '. + {metrics: "192.0.2.1:9464"}'
