@@ -59,9 +59,9 @@ test_artifact_SRCS := tests/unit/test_artifact.c supervisor/artifact.c \
 	common/mcuboot.c common/util.c $(BASE)
 
 TESTS += test_metrics
-test_metrics_SRCS := tests/unit/test_metrics.c supervisor/metrics.c $(BASE)
+test_metrics_SRCS := tests/unit/test_metrics.c supervisor/metrics.c \
+	supervisor/config.c common/duration.c $(BASE)
 
 TESTS += test_decide
 test_decide_SRCS := tests/unit/test_decide.c supervisor/decide.c common/util.c \
-	common/mcuboot.c \
-	$(BASE)
+	common/mcuboot.c $(BASE)

@@ -83,6 +83,11 @@ artifact-inspect_SRCS := \
 	common/log.c \
 	common/xmalloc.c
 
+# Holds many idle TCP connections to one port (the metrics flood test).
+TOOL_PROGRAMS += conn-flood
+conn-flood_SRCS := \
+	tests/tools/conn-flood.c
+
 # Stands in for systemd's notification socket in the ops tests.
 TOOL_PROGRAMS += notify-listen
 notify-listen_SRCS := \

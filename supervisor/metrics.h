@@ -134,6 +134,16 @@ void metrics_log_status(const struct metrics_snapshot *s);
 struct metrics;
 
 /*
+ * Bounds on the endpoint's connections, so that a flood of idle ones costs
+ * the daemon neither descriptors nor its loop: at most METRICS_MAX_CONNS at
+ * once (more wait in the kernel's queue), closed after METRICS_IDLE_S
+ * without a byte, and after METRICS_CONN_LIFETIME_S in any case.
+ */
+#define METRICS_MAX_CONNS       16
+#define METRICS_IDLE_S          5
+#define METRICS_CONN_LIFETIME_S 30
+
+/*
  * Serve /metrics and /status on listen ("host:port", as in the config).
  * Every address the host resolves to must be loopback: the pages carry no
  * authentication.  NULL with err when refused or the bind fails.
@@ -143,6 +153,11 @@ struct metrics *metrics_start(struct event_base *base, const char *listen,
                               size_t errcap);
 /* The port bound (useful when listen asked for port 0). */
 int metrics_port(const struct metrics *m);
+/* Other bounds than the defaults above (tests). */
+void metrics_set_limits(struct metrics *m, unsigned int max_conns, int idle_s,
+                        int lifetime_s);
+/* Connections open now. */
+unsigned int metrics_connections(const struct metrics *m);
 void metrics_free(struct metrics *m);
 
 #endif

@@ -178,27 +178,43 @@ kind_role(enum worker_kind kind)
 	return "?";
 }
 
-/*
- * The worker executable next to our own first (a build tree, or an install
- * that keeps them together), then the configured LIBEXECDIR.
- */
+/* The libexec directory as installed beside bin/: PREFIX/libexec/... */
+#define LIBEXEC_FROM_BIN "../libexec/rdfm-mcumgr"
+
+/* dir/name when it is executable; NULL otherwise. */
 static char *
-find_worker_exe(enum worker_kind kind, char *err, size_t errcap)
+exe_in(const char *dir, const char *name)
 {
-	char self[PATH_MAX], *slash, *path;
-	const char *dir;
+	char *path;
+
+	xasprintf(&path, "%s/%s", dir, name);
+	if (access(path, X_OK) == 0)
+		return path;
+	free(path);
+	return NULL;
+}
+
+/*
+ * Found from where the client itself is (/proc/self/exe): next to it (the
+ * build tree), then PREFIX/libexec/rdfm-mcumgr for the PREFIX it is
+ * installed under, whatever PREFIX and DESTDIR were at build time; then
+ * the LIBEXECDIR it was built for.
+ */
+char *
+workers_find_exe(enum worker_kind kind, char *err, size_t errcap)
+{
+	const char *name = worker_exe_name(kind), *dir;
+	char self[PATH_MAX], *slash, *path, *rel;
 	ssize_t n;
 
 	/* Tests point this at stand-in workers; systemd units never set it. */
 	if ((dir = getenv("RDFM_MCUMGR_WORKER_DIR")) != NULL && *dir != '\0') {
-		xasprintf(&path, "%s/%s", dir, worker_exe_name(kind));
-		if (access(path, X_OK) == 0)
+		if ((path = exe_in(dir, name)) != NULL)
 			return path;
 		snprintf(err, errcap,
 		         "worker executable %s not found in "
 		         "$RDFM_MCUMGR_WORKER_DIR (%s)",
-		         worker_exe_name(kind), dir);
-		free(path);
+		         name, dir);
 		return NULL;
 	}
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -206,21 +222,23 @@ find_worker_exe(enum worker_kind kind, char *err, size_t errcap)
 		self[n] = '\0';
 		if ((slash = strrchr(self, '/')) != NULL) {
 			*slash = '\0';
-			xasprintf(&path, "%s/%s", self, worker_exe_name(kind));
-			if (access(path, X_OK) == 0)
+			if ((path = exe_in(self, name)) != NULL)
 				return path;
-			free(path);
+			xasprintf(&rel, "%s/" LIBEXEC_FROM_BIN, self);
+			path = exe_in(rel, name);
+			free(rel);
+			if (path != NULL)
+				return path;
 		}
 	}
-	xasprintf(&path, "%s/%s", LIBEXECDIR, worker_exe_name(kind));
-	if (access(path, X_OK) == 0)
+	if ((path = exe_in(LIBEXECDIR, name)) != NULL)
 		return path;
-	snprintf(err, errcap,
-	         "worker executable %s not found next to %s "
-	         "nor in %s",
-	         worker_exe_name(kind), n > 0 ? self : "this program",
-	         LIBEXECDIR);
-	free(path);
+	snprintf(
+	    err, errcap,
+	    "worker executable %s not found next to %s, in %s/" LIBEXEC_FROM_BIN
+	    " nor in %s",
+	    name, n > 0 ? self : "this program", n > 0 ? self : "its directory",
+	    LIBEXECDIR);
 	return NULL;
 }
 
@@ -1058,7 +1076,7 @@ worker_spawn(struct workers *ws, const char *name,
 		snprintf(err, errcap, "unknown link kind %d", (int)link->kind);
 		return NULL;
 	}
-	if ((exe = find_worker_exe(link->kind, err, errcap)) == NULL)
+	if ((exe = workers_find_exe(link->kind, err, errcap)) == NULL)
 		return NULL;
 
 	w = xcalloc(1, sizeof(*w));

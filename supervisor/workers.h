@@ -104,5 +104,12 @@ const char *worker_name(const struct worker *w);
 const char *worker_status_name(Ipc__Reply__Status s);
 /* The file name of the executable for a kind: "rdfm-mcumgr-worker-udp". */
 const char *worker_exe_name(enum worker_kind kind);
+/*
+ * The worker executable's path (malloc'd): next to the client's own
+ * executable, then in ../libexec/rdfm-mcumgr from it (any PREFIX, any
+ * DESTDIR), then in the LIBEXECDIR it was built with.  NULL with err
+ * naming every place looked in.
+ */
+char *workers_find_exe(enum worker_kind kind, char *err, size_t errcap);
 
 #endif

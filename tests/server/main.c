@@ -250,6 +250,9 @@ handle_request(struct evhttp_request *req, void *arg)
 		    strcmp(path, "/admin/pending") == 0)
 			admin_pending(req);
 		else if (cmd == EVHTTP_REQ_GET &&
+		         strcmp(path, "/admin/devices") == 0)
+			admin_devices(req);
+		else if (cmd == EVHTTP_REQ_GET &&
 		         strcmp(path, "/admin/log") == 0)
 			admin_log(req);
 		else if (cmd == EVHTTP_REQ_POST &&
