@@ -133,6 +133,10 @@ struct machine {
 
 	struct offer_memory offers;
 	struct event *cycle_ev;
+
+	/* The end of the cycle, once the server has heard the version. */
+	enum outcome report_outcome;
+	int64_t report_delay_ms;
 };
 
 static void cycle_read(struct machine *m);
@@ -904,6 +908,35 @@ converge(struct machine *m, enum decide_dir dir, bool recovering)
 /* --- the forward path ----------------------------------------------------- */
 
 static void
+on_reported(struct rdfm_dev *rd, const struct rdfm_result *res, void *arg)
+{
+	struct machine *m = arg;
+
+	(void)rd;
+	if (res->status != RDFM_AUTHENTICATED)
+		say(m, NULL, LOG_LEVEL_WARN,
+		    "The server could not be told the running version yet; it "
+		    "learns it at the next authentication",
+		    "version=%s error=%s", m->version, log_q(res->error));
+	cycle_end(m, m->report_outcome, m->report_delay_ms);
+}
+
+/*
+ * The boards run another version than the server last heard: tell it at
+ * once (it stores the version only when a device authenticates), then end
+ * the cycle.
+ */
+static void
+report_version_then(struct machine *m, enum outcome o, int64_t delay_ms)
+{
+	m->report_outcome = o;
+	m->report_delay_ms = delay_ms;
+	if (m->stop ||
+	    rdfm_report_version(m->rd, m->version, on_reported, m) == -1)
+		cycle_end(m, o, delay_ms);
+}
+
+static void
 succeed(struct machine *m)
 {
 	char v[sizeof(m->j.target_version)];
@@ -924,7 +957,7 @@ succeed(struct machine *m)
 	offer_succeeded(&m->offers);
 	m->recovering = false;
 	/* Check again at once: the server may offer the next hop. */
-	cycle_end(m, O_UPDATED, 0);
+	report_version_then(m, O_UPDATED, 0);
 }
 
 /* Past every check of a group: make it permanent (the commit point). */
@@ -1456,7 +1489,7 @@ offer_is_current(struct machine *m)
 	    m->mb[0].img->version_rdfm, m->sha);
 	offer_current(&m->offers, m->sha);
 	m->stats.offered_version[0] = '\0';
-	cycle_end(m, O_UP_TO_DATE, m->interval_ms);
+	report_version_then(m, O_UP_TO_DATE, m->interval_ms);
 }
 
 static void

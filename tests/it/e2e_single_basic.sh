@@ -30,6 +30,9 @@ check "serial board: Update successful with new_version" \
 	grep -q 'msg="Update successful" device="ser" new_version=2.0.0+3' "$L"
 check "UDP board: Update successful with new_version" \
 	grep -q 'msg="Update successful" device="udp" new_version=2.0.0+3' "$L"
+check "the server holds the new version right after the update" \
+	eval 'admin GET /admin/devices |
+		jq -e ".[] | select(.id == \"id-ser\") | .software_version == \"2.0.0+3\"" >/dev/null'
 check "serial board runs the new image, confirmed" \
 	[ "$(slot ser 0 hash):$(slot ser 0 confirmed)" = "$new_hash:true" ]
 check "serial board keeps the old image in slot 1" \
