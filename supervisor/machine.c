@@ -543,6 +543,7 @@ fail(struct machine *m, enum fail_kind kind, enum step at, int64_t server_ms,
 	v = offer_failed(&m->offers, m->sha, kind, m->env->retries,
 	                 m->interval_ms, server_ms);
 	stats_failed(&m->stats, step_name(m, at));
+	stats_error(&m->stats, kind == FAIL_LOCAL, reason);
 	if (v.counted && m->env->retries > 0)
 		say(m, NULL, LOG_LEVEL_ERROR, "Update failed",
 		    "phase=%s reason=%s attempt=%u/%d", step_name(m, at),

@@ -256,6 +256,10 @@ prom_updates(struct evbuffer *b, const struct metrics_snapshot *s)
 			           &s->v[i], "phase", f->phase);
 			evbuffer_add_printf(b, "%" PRIu64 "\n", f->n);
 		}
+	prom_counter(b, s, "rdfm_mcumgr_local_failures_total",
+	             "failures of this host (journal not writable, disk full, "
+	             "no descriptors): retried, never counted as attempts",
+	             offsetof(struct board_stats, local_failures));
 	prom_counter(b, s, "rdfm_mcumgr_uploaded_bytes_total",
 	             "image bytes uploaded in finished uploads",
 	             offsetof(struct board_stats, bytes_uploaded));
@@ -334,6 +338,10 @@ entry_json(const struct metrics_entry *e)
 		    f, st->failures[k].phase,
 		    json_object_new_uint64(st->failures[k].n));
 	json_object_object_add(o, "failures", f);
+	json_object_object_add(o, "local_failures",
+	                       json_object_new_uint64(st->local_failures));
+	json_object_object_add(o, "last_error",
+	                       json_str_or_null(st->last_error));
 	json_object_object_add(o, "bytes_uploaded",
 	                       json_object_new_uint64(st->bytes_uploaded));
 	json_object_object_add(o, "last_upload_rate",

@@ -7,6 +7,7 @@
 #ifndef METRICS_H
 #define METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,7 +41,9 @@ struct board_stats {
 	uint64_t attempts, successes;
 	struct stats_phase_count failures[STATS_MAX_PHASES];
 	uint64_t bytes_uploaded;
-	double last_upload_bps; /* of the last finished upload */
+	double last_upload_bps;  /* of the last finished upload */
+	uint64_t local_failures; /* this host's: journal, disk, descriptors */
+	char last_error[200]; /* why the last cycle failed; "" after success */
 };
 
 /* The answer of an update check. */
@@ -71,6 +74,22 @@ stats_succeeded(struct board_stats *s)
 {
 	s->successes++;
 	s->offered_version[0] = '\0';
+	s->last_error[0] = '\0';
+}
+
+/* Why a cycle failed; local: this host's trouble, not the update's. */
+static inline void
+stats_error(struct board_stats *s, bool local, const char *reason)
+{
+	size_t n = strlen(reason);
+
+	if (local)
+		s->local_failures++;
+	if (n >= sizeof(s->last_error))
+		n = sizeof(s->last_error) -
+		    1; /* cut: /status shows the start */
+	memcpy(s->last_error, reason, n);
+	s->last_error[n] = '\0';
 }
 
 /* A failure in phase; phases past STATS_MAX_PHASES count as "other". */

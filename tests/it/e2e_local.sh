@@ -98,7 +98,7 @@ check "disk full: set-up: the artifact is small ($art_size bytes)" \
 	[ "$art_size" -lt 100000 ]
 rm -rf "$T/state"
 e2e_board full udp "$T/old.bin" || exit 1
-e2e_config "$T/full.json" '{"retries": 1}' -- full:typeX
+e2e_config "$T/full.json" '{"retries": 1, "metrics": "127.0.0.1:0"}' -- full:typeX
 bg prlimit --fsize=150000:unlimited -- "$CLIENT" -c "$T/full.json" 2> >(cat >"$T/full.log")
 CLIENT_PID=$!
 check "disk full: the extraction fails on this host" \
@@ -106,6 +106,14 @@ check "disk full: the extraction fails on this host" \
 sleep 2.5
 check "disk full: not blamed on the artifact, no attempt used" \
 	eval '! grep -Eq "artifact refused|attempt=|Giving up" "$T/full.log"'
+port=$(sed -n 's/.*Serving \/metrics and \/status.* port=\([0-9]*\).*/\1/p' "$T/full.log")
+check "disk full: /status names the reason" \
+	eval 'curl -sf "http://127.0.0.1:$port/status" |
+		jq -e ".devices[] | select(.name == \"full\") |
+		       (.last_error | test(\"cannot extract\")) and .local_failures >= 1" >/dev/null'
+check "disk full: /metrics counts local failures" \
+	eval 'curl -sf "http://127.0.0.1:$port/metrics" |
+		grep -Eq "^rdfm_mcumgr_local_failures_total\{.*name=\"full\".*\} [1-9]"'
 prlimit --pid "$CLIENT_PID" --fsize=unlimited:unlimited
 if wait_for_line "$T/full.log" 'msg="Update successful" device="full"' 30; then
 	ok "disk full: updated once there is room again"
