@@ -37,6 +37,8 @@
 #define CONVERGE_RETRY_MS 500
 /* Board steps one member may take to reach its target (loop guard). */
 #define CONVERGE_MAX_STEPS 8
+/* The first cycles of a fleet spread over at most this. */
+#define FIRST_JITTER_MS 10000
 
 enum step {
 	S_IDLE,
@@ -2064,6 +2066,24 @@ machine_new_group(const struct machine_env *env, const struct group_cfg *c,
 	return m;
 }
 
+/*
+ * The first cycle of a long-running daemon starts at a random moment in
+ * the first half interval (at most FIRST_JITTER_MS), so a large fleet does
+ * not read its boards and ask the server all at once; --once starts at
+ * once.
+ */
+static int64_t
+first_delay(const struct machine *m)
+{
+	int64_t span = m->interval_ms / 2;
+
+	if (m->env->once || span <= 0)
+		return 0;
+	if (span > FIRST_JITTER_MS)
+		span = FIRST_JITTER_MS;
+	return (int64_t)arc4random_uniform((uint32_t)span);
+}
+
 void
 machine_start(struct machine *m)
 {
@@ -2088,7 +2108,7 @@ machine_start(struct machine *m)
 		    "ignoring it",
 		    "members=%zu", m->j.nmembers);
 	}
-	timer_ms(m->cycle_ev, 0);
+	timer_ms(m->cycle_ev, first_delay(m));
 }
 
 void
