@@ -53,14 +53,18 @@ member(bool has_old)
 	return m;
 }
 
+/* The record lives on: *target points into it. */
+static struct journal_member rec_m;
+
 static enum member_act
 act(enum decide_dir dir, bool self, bool lone, struct board_images b,
     const uint8_t **target)
 {
-	struct journal_member m = member(true);
 	char why[300];
 
-	return decide_member(dir, &m, self, lone, &b, target, why, sizeof(why));
+	rec_m = member(true);
+	return decide_member(dir, &rec_m, self, lone, &b, target, why,
+	                     sizeof(why));
 }
 
 static void
