@@ -559,6 +559,8 @@ setup_services(struct daemon *d)
 		         log_q(err));
 		return -1;
 	}
+	rdfm_client_set_download_limits(
+	    d->rdfm, (long long)c->download_min_rate, c->download_grace_ms);
 	if (c->artifact_verify_key != NULL &&
 	    (d->verify_key = artifact_key_load(c->artifact_verify_key, err,
 	                                       sizeof(err))) == NULL) {

@@ -20,6 +20,7 @@
 #include "board.h"
 #include "decide.h"
 #include "journal.h"
+#include "keys.h"
 #include "links.h"
 #include "log.h"
 #include "machine.h"
@@ -96,6 +97,7 @@ struct machine {
 	const struct machine_env *env;
 	bool group;
 	const char *name, *id, *type;
+	const char *key_path; /* its identity's file, checked every cycle */
 	int64_t interval_ms;
 	const struct timeouts_cfg *to;
 	EVP_PKEY *key;
@@ -1944,6 +1946,20 @@ read_member(struct member *mb)
 static void
 cycle_read(struct machine *m)
 {
+	/*
+	 * The key in memory is still the device's identity, but a key file
+	 * that went away would make the next start a new, unapproved device:
+	 * nothing happens until it is back (or removed from the journal of
+	 * keys on purpose).
+	 */
+	if (keys_presence(m->env->state_dir, m->key_path) == KEYS_DISAPPEARED) {
+		m->step = S_READ;
+		fail(m, FAIL_LOCAL, S_READ, 0,
+		     "the key file %s has disappeared; restore it, or see "
+		     "check-config for starting over with a new identity",
+		     m->key_path);
+		return;
+	}
 	run_all(m, S_READ, read_member, after_read);
 }
 
@@ -2016,6 +2032,7 @@ machine_new_device(const struct machine_env *env, const struct device_cfg *c,
 	m->name = c->name;
 	m->id = c->id;
 	m->type = c->dev_type;
+	m->key_path = c->key_path;
 	m->interval_ms = c->update_interval_ms;
 	m->to = &c->timeouts;
 	m->mb[0].name = c->name;
@@ -2048,6 +2065,7 @@ machine_new_group(const struct machine_env *env, const struct group_cfg *c,
 	m->name = c->name;
 	m->id = c->id;
 	m->type = c->type;
+	m->key_path = c->key_path;
 	m->interval_ms = c->update_interval_ms;
 	m->to = &c->timeouts;
 	for (i = 0; i < c->nmembers; i++) {

@@ -176,6 +176,21 @@ check "check-config says so too" \
 	eval '[ $CC_RC -eq 1 ] && grep -q "disappear.json: devices\[0\].key: .*has disappeared" $T/cc.err &&
 	grep -q "DISAPPEARED" $T/cc.out'
 
+# Without a reload: the device's next cycle stops on it, naming the file.
+rm -rf kd "$T/state"
+mkdir -p kd
+cfg disappear2.json '.key_dir = "kd" | .update_interval = "1s"'
+"$C" -c disappear2.json >"$T/run2.log" 2>&1 &
+dpid=$!
+_bg_pids+=("$dpid")
+wait_for_line "$T/run2.log" 'Daemon started' 30 >/dev/null
+rm -rf kd
+check "a running device whose key vanished stops, naming the file" \
+	wait_for_line "$T/run2.log" 'msg="Update failed" device="a" phase=read reason="the key file .*kd/a.key has disappeared' 20
+check "... and no new key is written" test ! -e kd/a.key
+kill -TERM "$dpid"
+wait "$dpid"
+
 # --- $XDG_CONFIG_HOME, as the Go client's os.UserConfigDir() -------------------
 mkdir -p xdg/rdfm-mcumgr empty
 cfg xdg/rdfm-mcumgr/config.json '.devices[0].name = "from-xdg" | .key_dir = "'"$T"'/keys"'
