@@ -60,3 +60,7 @@ test_artifact_SRCS := tests/unit/test_artifact.c supervisor/artifact.c \
 
 TESTS += test_metrics
 test_metrics_SRCS := tests/unit/test_metrics.c supervisor/metrics.c $(BASE)
+
+TESTS += test_smp_tree
+test_smp_tree_SRCS := tests/unit/test_smp_tree.c common/smp_tree.c \
+	common/smp_cbor.c common/smp.c $(BASE)
