@@ -65,3 +65,7 @@ test_metrics_SRCS := tests/unit/test_metrics.c supervisor/metrics.c $(BASE)
 TESTS += test_smp_tree
 test_smp_tree_SRCS := tests/unit/test_smp_tree.c common/smp_tree.c \
 	common/smp_cbor.c common/smp.c $(BASE)
+
+TESTS += test_smp_groups
+test_smp_groups_SRCS := tests/unit/test_smp_groups.c common/smp_groups.c \
+	common/smp_tree.c common/smp_cbor.c common/smp.c $(BASE)
