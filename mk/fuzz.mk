@@ -44,3 +44,6 @@ fuzz_artifact_SRCS := tests/fuzz/fuzz_artifact.c supervisor/artifact.c \
 FUZZERS += fuzz_smp_tree
 fuzz_smp_tree_SRCS := tests/fuzz/fuzz_smp_tree.c common/smp_tree.c \
 	common/smp_cbor.c common/smp.c $(BASE)
+
+FUZZERS += fuzz_ihex
+fuzz_ihex_SRCS := tests/fuzz/fuzz_ihex.c common/ihex.c $(BASE)

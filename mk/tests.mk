@@ -69,3 +69,6 @@ test_smp_tree_SRCS := tests/unit/test_smp_tree.c common/smp_tree.c \
 TESTS += test_smp_groups
 test_smp_groups_SRCS := tests/unit/test_smp_groups.c common/smp_groups.c \
 	common/smp_tree.c common/smp_cbor.c common/smp.c $(BASE)
+
+TESTS += test_ihex
+test_ihex_SRCS := tests/unit/test_ihex.c common/ihex.c $(BASE)
