@@ -1623,10 +1623,13 @@ engine_run(const struct link_ops *ops, void *ctx, int argc, char **argv)
 
 	snprintf(ident, sizeof(ident), "worker-%s", ops->role);
 	log_init(0, ident);
-	while ((ch = getopt(argc, argv, "vu:C:")) != -1) {
+	while ((ch = getopt(argc, argv, "vqu:C:")) != -1) {
 		switch (ch) {
 		case 'v':
 			verbose = 1;
+			break;
+		case 'q': /* the operator's command: errors only */
+			log_setlevel(LOG_LEVEL_ERROR);
 			break;
 		case 'u':
 			sb.user = optarg;
@@ -1635,8 +1638,9 @@ engine_run(const struct link_ops *ops, void *ctx, int argc, char **argv)
 			sb.chroot_dir = optarg;
 			break;
 		default:
-			fatalx("usage: worker [-v] [-u user] [-C chroot_dir]",
-			       NULL);
+			fatalx(
+			    "usage: worker [-v|-q] [-u user] [-C chroot_dir]",
+			    NULL);
 		}
 	}
 	log_setverbose(verbose);
