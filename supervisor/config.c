@@ -1309,3 +1309,32 @@ config_keep_restart_only(struct config *run, struct config *next)
 		next->spool_max_bytes = run->spool_max_bytes;
 	}
 }
+
+/*
+ * Shared with the command line (config.h).  Kept apart here, with the
+ * message parse_transport() prints for the file, until the checks are
+ * gathered in one place.
+ */
+int
+config_check_baud(long long baud, char *why, size_t whycap)
+{
+	if (is_std_baud(baud))
+		return 0;
+	snprintf(why, whycap,
+	         "%lld is not a standard serial rate (expected e.g. 9600, "
+	         "57600, 115200, 230400, 460800, 921600, 1000000)",
+	         baud);
+	return -1;
+}
+
+int
+config_check_address(const char *address, char *why, size_t whycap)
+{
+	char *host;
+	int port;
+
+	if (split_address(address, 1, &host, &port, why, whycap) == -1)
+		return -1;
+	free(host);
+	return 0;
+}

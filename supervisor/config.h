@@ -136,4 +136,12 @@ bool group_cfg_equal(const struct group_cfg *a, const struct group_cfg *b);
  */
 void config_keep_restart_only(struct config *run, struct config *next);
 
+/*
+ * The file's checks for values the command line takes too (`smp --baud`,
+ * `--address`), with the file's words.  0, or -1 with what was wrong in
+ * why.
+ */
+int config_check_baud(long long baud, char *why, size_t whycap);
+int config_check_address(const char *address, char *why, size_t whycap);
+
 #endif
