@@ -19,6 +19,9 @@
  * The command table.  The Kconfig names are Zephyr 3.3 and later; the
  * names before (MCUMGR_CMD_*_MGMT, OS_MGMT_*) are given where they exist.
  */
+const struct smpg_cmd smpg_image_state_read = {
+    "image list", SMP_OP_READ, SMP_GROUP_IMAGE, SMP_IMAGE_STATE,
+    "CONFIG_MCUMGR_GRP_IMG (before Zephyr 3.3: CONFIG_MCUMGR_CMD_IMG_MGMT)"};
 const struct smpg_cmd smpg_image_erase = {
     "image erase", SMP_OP_WRITE, SMP_GROUP_IMAGE, SMP_IMAGE_ERASE,
     "CONFIG_MCUMGR_GRP_IMG (before Zephyr 3.3: CONFIG_MCUMGR_CMD_IMG_MGMT)"};
@@ -699,6 +702,115 @@ smpg_dec_shell(const struct smp_tree *t, struct smpg_shell *out, char *why,
 		out->ret = rc;
 	}
 	return 0;
+}
+
+static int
+dec_slot(const struct smp_tree *t, const struct smp_node *m,
+         struct smp_image_slot *s, char *why, size_t cap)
+{
+	const struct smp_node *v;
+	const char *flags[] = {"bootable", "pending", "confirmed", "active",
+	                       "permanent"};
+	bool *dst[] = {&s->bootable, &s->pending, &s->confirmed, &s->active,
+	               &s->permanent};
+	uint64_t n = 0;
+	size_t i;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	if (m->type != SMP_V_MAP)
+		return dec_fail(why, cap, "an image slot: expected map, got %s",
+		                smp_vtype_name(m->type));
+	if (get_uint(t, m, "image", false, NULL, &n, why, cap) == -1 ||
+	    n > UINT32_MAX)
+		return -1;
+	s->image = (uint32_t)n;
+	n = 0;
+	if (get_uint(t, m, "slot", true, NULL, &n, why, cap) == -1 ||
+	    n > UINT32_MAX)
+		return -1;
+	s->slot = (uint32_t)n;
+	if (get_typed(t, m, "version", SMP_V_TEXT, false, &v, why, cap) == -1)
+		return -1;
+	if (v != NULL)
+		snprintf(s->version, sizeof(s->version), "%s",
+		         (const char *)v->p);
+	if (get_typed(t, m, "hash", SMP_V_BYTES, false, &v, why, cap) == -1)
+		return -1;
+	if (v != NULL) {
+		if (v->len != SMP_HASH_LEN)
+			return dec_fail(why, cap, "\"hash\" of %zu bytes",
+			                v->len);
+		memcpy(s->hash, v->p, SMP_HASH_LEN);
+		s->has_hash = true;
+	}
+	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		if ((rc = get_typed(t, m, flags[i], SMP_V_BOOL, false, &v, why,
+		                    cap)) == -1)
+			return -1;
+		*dst[i] = v != NULL && v->b;
+	}
+	return 0;
+}
+
+int
+smpg_dec_image_state(const struct smp_tree *t, struct smp_image_list *out,
+                     char *why, size_t cap)
+{
+	const struct smp_node *a, *c;
+
+	memset(out, 0, sizeof(*out));
+	if (get_typed(t, smp_tree_root(t), "images", SMP_V_ARRAY, true, &a, why,
+	              cap) == -1)
+		return -1;
+	if (a->count > SMP_MAX_SLOTS)
+		return dec_fail(why, cap, "%u image slots, at most %d",
+		                a->count, SMP_MAX_SLOTS);
+	for (c = smp_tree_first(t, a); c != NULL; c = smp_tree_next(t, a, c))
+		if (dec_slot(t, c, &out->slots[out->n++], why, cap) == -1)
+			return -1;
+	return 0;
+}
+
+const char *
+smpg_group_rc_name(uint16_t group, int rc)
+{
+	static const char *const os[] = {"ok",
+	                                 "unknown",
+	                                 "invalid format",
+	                                 "query yields no answer",
+	                                 "RTC not set",
+	                                 "RTC command failed"};
+	static const char *const fs[] = {"ok",
+	                                 "unknown",
+	                                 "invalid file name",
+	                                 "file not found",
+	                                 "is a directory",
+	                                 "file open failed",
+	                                 "file seek failed",
+	                                 "file read failed",
+	                                 "file truncate failed",
+	                                 "file delete failed",
+	                                 "file write failed",
+	                                 "offset not valid",
+	                                 "offset larger than the file",
+	                                 "hash or checksum type not found",
+	                                 "mount point not found",
+	                                 "read-only file system",
+	                                 "file empty"};
+	static const char *const shell[] = {"ok", "unknown", "command too long",
+	                                    "empty command"};
+
+	if (rc < 0)
+		return NULL;
+	if (group == SMP_GROUP_OS && (size_t)rc < sizeof(os) / sizeof(os[0]))
+		return os[rc];
+	if (group == SMP_GROUP_FS && (size_t)rc < sizeof(fs) / sizeof(fs[0]))
+		return fs[rc];
+	if (group == SMP_GROUP_SHELL &&
+	    (size_t)rc < sizeof(shell) / sizeof(shell[0]))
+		return shell[rc];
+	return NULL;
 }
 
 int

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "smp.h"
 #include "smp_tree.h"
 
 #define SMP_GROUP_STAT  2
@@ -32,6 +33,7 @@ struct smpg_cmd {
 	const char *kconfig;
 };
 
+extern const struct smpg_cmd smpg_image_state_read;
 extern const struct smpg_cmd smpg_image_erase;
 extern const struct smpg_cmd smpg_os_taskstat;
 extern const struct smpg_cmd smpg_os_mpstat;
@@ -133,6 +135,14 @@ struct smpg_bootloader {
 };
 int smpg_dec_bootloader(const struct smp_tree *t, struct smpg_bootloader *out,
                         char *why, size_t whycap);
+/* image state read: the slots, as smp.h's parser gives them. */
+int smpg_dec_image_state(const struct smp_tree *t, struct smp_image_list *out,
+                         char *why, size_t whycap);
+
+/* Names of the group-specific (SMP v2) error codes of the OS, stat,
+ * fs and shell groups; NULL for others. */
+const char *smpg_group_rc_name(uint16_t group, int rc);
+
 /* "swap using scratch", ...; "unknown" for others. */
 const char *smpg_mcuboot_mode_name(int64_t mode);
 
