@@ -1016,6 +1016,11 @@ cmd_smp(int argc, char **argv)
 		return SMP_EX_USAGE;
 	}
 	cmd = find_command(nwords, words, &used);
+	/* "shell exec --help" alone asks us, not the board's shell. */
+	if (cmd != NULL && cmd->max < 0 && nwords - used == 1 &&
+	    (strcmp(words[used], "--help") == 0 ||
+	     strcmp(words[used], "-h") == 0))
+		p.help = true;
 	if (p.help) {
 		if (cmd != NULL)
 			command_usage(stdout, cmd);

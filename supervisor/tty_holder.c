@@ -9,6 +9,8 @@
 #include <sys/sysmacros.h>
 
 #include <ctype.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -69,7 +71,28 @@ lock_holder(const struct stat *st)
 	return pid;
 }
 
-/* An open descriptor on the same device node in another process. */
+/* Does the descriptor hold a lock (its fdinfo lists one)? */
+static bool
+fd_locked(const char *pid, const char *fd)
+{
+	char path[600], line[256];
+	bool locked = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/fdinfo/%s", pid, fd);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	while (!locked && fgets(line, sizeof(line), f) != NULL)
+		locked = strncmp(line, "lock:", 5) == 0;
+	fclose(f);
+	return locked;
+}
+
+/*
+ * Another process with the device open: one whose descriptor holds a lock
+ * first (a lock outlives the process that took it, in its children),
+ * else the first one found.
+ */
 static pid_t
 fd_holder(const struct stat *st)
 {
@@ -77,11 +100,11 @@ fd_holder(const struct stat *st)
 	struct dirent *p, *d;
 	struct stat fst;
 	DIR *proc, *fds;
-	pid_t pid = -1;
+	pid_t locked = -1, any = -1;
 
 	if ((proc = opendir("/proc")) == NULL)
 		return -1;
-	while (pid == -1 && (p = readdir(proc)) != NULL) {
+	while (locked == -1 && (p = readdir(proc)) != NULL) {
 		if (!isdigit((unsigned char)p->d_name[0]) ||
 		    atoi(p->d_name) == getpid())
 			continue;
@@ -91,17 +114,20 @@ fd_holder(const struct stat *st)
 		while ((d = readdir(fds)) != NULL) {
 			snprintf(fdpath, sizeof(fdpath), "%s/%s", dir,
 			         d->d_name);
-			if (d->d_name[0] != '.' && stat(fdpath, &fst) == 0 &&
-			    S_ISCHR(fst.st_mode) &&
-			    fst.st_rdev == st->st_rdev) {
-				pid = atoi(p->d_name);
+			if (d->d_name[0] == '.' || stat(fdpath, &fst) != 0 ||
+			    !S_ISCHR(fst.st_mode) || fst.st_rdev != st->st_rdev)
+				continue;
+			if (any == -1)
+				any = atoi(p->d_name);
+			if (fd_locked(p->d_name, d->d_name)) {
+				locked = atoi(p->d_name);
 				break;
 			}
 		}
 		closedir(fds);
 	}
 	closedir(proc);
-	return pid;
+	return locked != -1 ? locked : any;
 }
 
 pid_t
@@ -112,7 +138,11 @@ tty_holder(const char *path, char *comm, size_t commcap)
 
 	if (stat(path, &st) == -1)
 		return -1;
-	if ((pid = lock_holder(&st)) == -1 && S_ISCHR(st.st_mode))
+	/* The lock's owner, unless it has gone and left it to a child. */
+	pid = lock_holder(&st);
+	if (pid != -1 && kill(pid, 0) == -1 && errno == ESRCH)
+		pid = -1;
+	if (pid == -1 && S_ISCHR(st.st_mode))
 		pid = fd_holder(&st);
 	if (pid != -1)
 		proc_comm(pid, comm, commcap);
