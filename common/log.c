@@ -13,19 +13,44 @@
 #include "log.h"
 
 static int log_verbose;
+static enum log_level log_min = LOG_LEVEL_INFO;
 static const char *log_ident;
+static void (*log_prewrite)(void);
 
 void
 log_init(int verbose, const char *ident)
 {
-	log_verbose = verbose;
 	log_ident = ident;
+	log_setverbose(verbose);
 }
 
 void
 log_setverbose(int verbose)
 {
 	log_verbose = verbose;
+	if (verbose)
+		log_min = LOG_LEVEL_DEBUG;
+	else if (log_min == LOG_LEVEL_DEBUG)
+		log_min = LOG_LEVEL_INFO;
+}
+
+void
+log_setlevel(enum log_level min)
+{
+	log_min = min;
+	log_verbose = min == LOG_LEVEL_DEBUG;
+}
+
+enum log_level
+log_getlevel(void)
+{
+	return log_min;
+}
+
+void
+log_set_prewrite(void (*fn)(void))
+{
+	log_prewrite = fn;
 }
 
 int
@@ -105,7 +130,7 @@ log_vmsg(enum log_level level, int with_errno, const char *msg,
 	struct tm tm;
 	int n;
 
-	if (level == LOG_LEVEL_DEBUG && !log_verbose)
+	if (level < log_min)
 		return;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -138,6 +163,8 @@ log_vmsg(enum log_level level, int with_errno, const char *msg,
 		              strerror(saved_errno));
 	}
 	line[len++] = '\n';
+	if (log_prewrite != NULL)
+		log_prewrite();
 	(void)!write(STDERR_FILENO, line, len);
 	errno = saved_errno;
 }

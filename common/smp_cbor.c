@@ -421,7 +421,7 @@ cb_skip(struct cb_rd *r)
  * With dst, copy up to cap bytes and report the full length in *n (the
  * caller decides whether longer is an error); without dst only count.
  */
-static int
+int
 cb_collect(struct cb_rd *r, const struct cb_item *it, enum cb_type want,
            uint8_t *dst, size_t cap, size_t *n)
 {

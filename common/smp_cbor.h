@@ -85,6 +85,9 @@ int smp_hdr_check(const uint8_t *pkt, size_t len, struct smp_hdr *h);
 /* Reading: one item head; skipping the rest of an item or a whole one. */
 int cb_next(struct cb_rd *r, struct cb_item *it);
 int cb_skip(struct cb_rd *r);
+/* A text or byte string whose head is it (with dst: up to cap bytes). */
+int cb_collect(struct cb_rd *r, const struct cb_item *it, enum cb_type want,
+               uint8_t *dst, size_t cap, size_t *n);
 /* Typed values; name is the field's name in error details. */
 int cb_get_uint(struct cb_rd *r, const char *name, uint64_t max, uint64_t *out);
 int cb_get_u32(struct cb_rd *r, const char *name, uint32_t *out);

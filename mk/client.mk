@@ -18,8 +18,19 @@ rdfm-mcumgr-client_SRCS := \
 	supervisor/notify.c \
 	supervisor/metrics.c \
 	supervisor/cmd_smp.c \
+	supervisor/cmd_smp_link.c \
+	supervisor/cmd_smp_os.c \
+	supervisor/cmd_smp_image.c \
+	supervisor/cmd_smp_fs.c \
+	supervisor/smp_cmd.c \
+	supervisor/tty_holder.c \
 	supervisor/cmd_artifact.c \
 	common/mcuboot.c \
+	common/ihex.c \
+	common/smp.c \
+	common/smp_cbor.c \
+	common/smp_tree.c \
+	common/smp_groups.c \
 	common/duration.c \
 	common/util.c \
 	common/ipc.c \

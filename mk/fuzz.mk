@@ -40,3 +40,10 @@ fuzz_rdfm_rsp_SRCS := tests/fuzz/fuzz_rdfm_rsp.c supervisor/rdfm.c \
 FUZZERS += fuzz_artifact
 fuzz_artifact_SRCS := tests/fuzz/fuzz_artifact.c supervisor/artifact.c \
 	common/mcuboot.c common/util.c $(BASE)
+
+FUZZERS += fuzz_smp_tree
+fuzz_smp_tree_SRCS := tests/fuzz/fuzz_smp_tree.c common/smp_tree.c \
+	common/smp_cbor.c common/smp.c $(BASE)
+
+FUZZERS += fuzz_ihex
+fuzz_ihex_SRCS := tests/fuzz/fuzz_ihex.c common/ihex.c $(BASE)

@@ -38,6 +38,7 @@ test_ipc_SRCS := tests/unit/test_ipc.c $(IPC) $(BASE)
 
 TESTS += test_engine
 test_engine_SRCS := tests/unit/test_engine.c common/engine.c \
+	common/engine_cmd.c common/smp_tree.c \
 	common/sandbox.c common/smp.c common/smp_cbor.c common/smp_server.c \
 	$(IPC) $(BASE)
 
@@ -65,3 +66,14 @@ test_metrics_SRCS := tests/unit/test_metrics.c supervisor/metrics.c \
 TESTS += test_decide
 test_decide_SRCS := tests/unit/test_decide.c supervisor/decide.c common/util.c \
 	common/mcuboot.c $(BASE)
+
+TESTS += test_smp_tree
+test_smp_tree_SRCS := tests/unit/test_smp_tree.c common/smp_tree.c \
+	common/smp_cbor.c common/smp.c $(BASE)
+
+TESTS += test_smp_groups
+test_smp_groups_SRCS := tests/unit/test_smp_groups.c common/smp_groups.c \
+	common/smp_tree.c common/smp_cbor.c common/smp.c $(BASE)
+
+TESTS += test_ihex
+test_ihex_SRCS := tests/unit/test_ihex.c common/ihex.c $(BASE)

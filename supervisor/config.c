@@ -2187,3 +2187,16 @@ config_keep_restart_only(struct config *run, struct config *next)
 		next->download_grace_ms = run->download_grace_ms;
 	}
 }
+
+/* `smp --address`: the file's host:port check, the host not needed. */
+int
+config_check_address(const char *address, char *why, size_t whycap)
+{
+	char *host;
+	int port;
+
+	if (config_split_address(address, 1, &host, &port, why, whycap) == -1)
+		return -1;
+	free(host);
+	return 0;
+}

@@ -245,4 +245,7 @@ bool group_cfg_equal(const struct group_cfg *a, const struct group_cfg *b);
  */
 void config_keep_restart_only(struct config *run, struct config *next);
 
+/* `smp --address`: config_split_address() with any port from 1. */
+int config_check_address(const char *address, char *why, size_t whycap);
+
 #endif

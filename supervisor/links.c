@@ -152,9 +152,11 @@ lock_file(const char *path, pid_t *holder, char *err, size_t errcap)
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		int e = errno;
+		int e = errno, i;
 
-		*holder = lock_holder(fd);
+		/* The holder writes its pid right after it took the lock. */
+		for (i = 0; i < 20 && (*holder = lock_holder(fd)) == 0; i++)
+			usleep(10000);
 		close(fd);
 		if (e == EWOULDBLOCK) {
 			if (*holder != 0)

@@ -914,6 +914,8 @@ exec_worker(const struct worker *w, int fd)
 	argv[argc++] = w->exe;
 	if (log_getverbose())
 		argv[argc++] = (char *)(uintptr_t) "-v";
+	else if (log_getlevel() > LOG_LEVEL_INFO)
+		argv[argc++] = (char *)(uintptr_t) "-q";
 	if (w->link.user != NULL) {
 		argv[argc++] = (char *)(uintptr_t) "-u";
 		argv[argc++] = (char *)(uintptr_t)w->link.user;
