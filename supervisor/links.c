@@ -2,7 +2,8 @@
  * The link pool and link locks (links.h).  A link is locked for as long as
  * a worker of ours uses it, so a second daemon or an `smp` command on the
  * same link stops with the holder's pid instead of interleaving SMP
- * requests with ours.
+ * requests with ours.  Every link's lock is a byte of one file, so the
+ * daemon holds one descriptor for all of them.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -23,7 +24,6 @@
 struct link {
 	char *key;
 	struct worker *w;
-	int lock_fd;
 };
 
 struct links {
@@ -34,6 +34,7 @@ struct links {
 	struct link *v;
 	size_t n;
 	uint32_t next_board_id;
+	int lock_fd; /* links.lock, every link's byte locked in it */
 };
 
 char *
@@ -177,23 +178,93 @@ lock_file(const char *path, pid_t *holder, char *err, size_t errcap)
 	return fd;
 }
 
+/*
+ * Link locks are byte-range (POSIX record) locks in one file, links.lock
+ * in the run directory: one byte per link, at an offset made from its key.
+ * A thousand links then cost the daemon one descriptor instead of a
+ * thousand, and F_GETLK names the holder's pid without a pid file.  POSIX
+ * locks belong to the process: the file must be opened once per process
+ * (closing any descriptor of it drops all of them), and they are not
+ * inherited by the workers we fork.
+ */
+#define LINKS_LOCK_FILE "links.lock"
+
+/* FNV-1a; the offset keeps clear of the sign bit of off_t. */
+static off_t
+link_offset(const char *key)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)key; *p != '\0'; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ULL;
+	}
+	return (off_t)(h >> (64 - (sizeof(off_t) * 8 - 2)));
+}
+
+static int
+open_links_lock(char *err, size_t errcap)
+{
+	char *dir, *path;
+	int fd;
+
+	if ((dir = link_lock_dir(err, errcap)) == NULL)
+		return -1;
+	xasprintf(&path, "%s/" LINKS_LOCK_FILE, dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd == -1)
+		snprintf(err, errcap, "cannot open the lock %s: %s", path,
+		         strerror(errno));
+	free(path);
+	free(dir);
+	return fd;
+}
+
+/* Lock (F_WRLCK) or release (F_UNLCK) a link's byte in fd. */
+static int
+range_lock(int fd, const char *key, short type, pid_t *holder, char *err,
+           size_t errcap)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = link_offset(key);
+	fl.l_len = 1;
+	*holder = 0;
+	if (fcntl(fd, F_SETLK, &fl) == 0)
+		return 0;
+	if (errno != EACCES && errno != EAGAIN) {
+		snprintf(err, errcap, "link %s: cannot lock: %s", key,
+		         strerror(errno));
+		return -1;
+	}
+	fl.l_type = F_WRLCK;
+	if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+		*holder = fl.l_pid > 0 ? fl.l_pid : 0;
+	if (*holder != 0)
+		snprintf(err, errcap, "link %s is in use: held by pid %d", key,
+		         (int)*holder);
+	else
+		snprintf(err, errcap,
+		         "link %s is in use: held by another process", key);
+	return -1;
+}
+
 int
 link_lock(const char *key, pid_t *holder, char *err, size_t errcap)
 {
-	char *dir, *name, *path, why[300];
 	int fd;
 
 	*holder = 0;
-	if ((dir = link_lock_dir(err, errcap)) == NULL)
+	if ((fd = open_links_lock(err, errcap)) == -1)
 		return -1;
-	name = name_escape("link-", key, ".lock");
-	xasprintf(&path, "%s/%s", dir, name);
-	fd = lock_file(path, holder, why, sizeof(why));
-	if (fd == -1)
-		snprintf(err, errcap, "link %s is in use: %s", key, why);
-	free(path);
-	free(name);
-	free(dir);
+	if (range_lock(fd, key, F_WRLCK, holder, err, errcap) == -1) {
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -206,14 +277,19 @@ links_new(struct workers *ws, const struct links_opts *o)
 	lp->user = o->user != NULL ? xstrdup(o->user) : NULL;
 	lp->chroot_dir = o->chroot_dir != NULL ? xstrdup(o->chroot_dir) : NULL;
 	lp->retries = o->retries;
+	lp->lock_fd = -1;
 	return lp;
 }
 
 static void
 link_drop(struct links *lp, size_t i)
 {
-	if (lp->v[i].lock_fd != -1)
-		close(lp->v[i].lock_fd);
+	char err[300];
+	pid_t holder;
+
+	if (lp->lock_fd != -1 && range_lock(lp->lock_fd, lp->v[i].key, F_UNLCK,
+	                                    &holder, err, sizeof(err)) == -1)
+		log_warnx("Cannot release a link lock", "error=%s", log_q(err));
 	free(lp->v[i].key);
 	lp->v[i] = lp->v[--lp->n];
 }
@@ -226,6 +302,8 @@ links_free(struct links *lp)
 	/* The workers go with workers_free(); only the locks are ours. */
 	while (lp->n > 0)
 		link_drop(lp, lp->n - 1);
+	if (lp->lock_fd != -1)
+		close(lp->lock_fd);
 	free(lp->v);
 	free(lp->user);
 	free(lp->chroot_dir);
@@ -285,7 +363,6 @@ links_take(struct links *lp, const char *board_name,
 	struct worker *w;
 	char *key = link_key(t), why[400];
 	pid_t holder;
-	int fd;
 
 	if (find(lp, key) != -1) {
 		/* Two boards on one link: the config check should have said. */
@@ -295,21 +372,28 @@ links_take(struct links *lp, const char *board_name,
 		free(key);
 		return NULL;
 	}
-	if ((fd = link_lock(key, &holder, why, sizeof(why))) == -1) {
+	if (lp->lock_fd == -1 &&
+	    (lp->lock_fd = open_links_lock(why, sizeof(why))) == -1) {
+		snprintf(err, errcap, "board %s: %s", board_name, why);
+		free(key);
+		return NULL;
+	}
+	if (range_lock(lp->lock_fd, key, F_WRLCK, &holder, why, sizeof(why)) ==
+	    -1) {
 		snprintf(err, errcap, "board %s: %s", board_name, why);
 		free(key);
 		return NULL;
 	}
 	fill_link(&l, t, to, lp);
 	if ((w = worker_spawn(lp->ws, key, &l, err, errcap)) == NULL) {
-		close(fd);
+		range_lock(lp->lock_fd, key, F_UNLCK, &holder, why,
+		           sizeof(why));
 		free(key);
 		return NULL;
 	}
 	lp->v = xreallocarray(lp->v, lp->n + 1, sizeof(*lp->v));
 	lp->v[lp->n].key = key;
 	lp->v[lp->n].w = w;
-	lp->v[lp->n].lock_fd = fd;
 	lp->n++;
 	*board_id = ++lp->next_board_id;
 	if (t->type == TRANSPORT_BLE)

@@ -28,11 +28,13 @@ char *link_key(const struct transport_cfg *t);
 char *link_key_worker(const struct worker_link *l, const char *peer);
 
 /*
- * Take the lock of a link: flock on a file named after its key in the run
- * directory ($RDFM_MCUMGR_RUN_DIR when set, else /run/rdfm-mcumgr as root,
- * else $XDG_RUNTIME_DIR/rdfm-mcumgr, else /tmp/rdfm-mcumgr-UID, made when
- * missing); the descriptor holds it until closed.  Returns the
- * descriptor; -1 with err, and *holder the pid that holds it (0 when that
+ * Take the lock of a link: one byte, at an offset made from its key, of
+ * links.lock in the run directory ($RDFM_MCUMGR_RUN_DIR when set, else
+ * /run/rdfm-mcumgr as root, else $XDG_RUNTIME_DIR/rdfm-mcumgr, else
+ * /tmp/rdfm-mcumgr-UID, made when missing), locked with a POSIX record
+ * lock.  Returns the descriptor, which holds the lock until closed (it is
+ * the process's only descriptor of that file: closing another would drop
+ * the lock); -1 with err, and *holder the pid that holds it (0 when that
  * is not known), when another process has it.
  */
 int link_lock(const char *key, pid_t *holder, char *err, size_t errcap);
