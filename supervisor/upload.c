@@ -1,7 +1,9 @@
 /*
  * Streamed upload, supervisor side: UploadBegin, then one UploadChunk per
  * credit the worker grants, from wherever the worker says the board wants
- * data next.  Memory stays at one chunk whatever the image size.
+ * data next.  Memory stays at one chunk whatever the image size, and the
+ * image is open only while chunks are read from it: a thousand uploads
+ * hold no descriptor between two credits.
  */
 #include <sys/stat.h>
 
@@ -31,7 +33,7 @@ struct upload {
 	struct worker *w;
 	uint32_t board_id;
 	char *path;
-	int fd;
+	struct stat st; /* the file hashed at the start */
 	uint64_t total;
 	uint8_t sha[32];
 	struct upload_opts opts;
@@ -52,8 +54,10 @@ struct upload {
 	bool aborting;
 	bool finished;
 	struct event *resume_ev;
-	uint8_t buf[IPC_CHUNK_SIZE];
 };
+
+/* Chunks are read and sent at once: one buffer serves every upload. */
+static uint8_t chunk_buf[IPC_CHUNK_SIZE];
 
 static void begin(struct upload *);
 
@@ -114,6 +118,35 @@ finish_local(struct upload *u, Ipc__Reply__Status status, const char *why)
 	u->done(&reply, u->arg);
 }
 
+static bool
+can_send(const struct upload *u)
+{
+	return u->req_id != 0 && u->credit > 0 && u->next_off < u->total &&
+	       !u->aborting;
+}
+
+/* The image again, and still the file that was hashed; -1 with why. */
+static int
+reopen(struct upload *u, char *why, size_t cap)
+{
+	struct stat st;
+	int fd;
+
+	if ((fd = open(u->path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(why, cap, "%s: %s", u->path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || st.st_dev != u->st.st_dev ||
+	    st.st_ino != u->st.st_ino || st.st_size != u->st.st_size ||
+	    st.st_mtim.tv_sec != u->st.st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != u->st.st_mtim.tv_nsec) {
+		snprintf(why, cap, "%s: changed during the upload", u->path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* Send chunks while there is credit and data. */
 static void
 pump(struct upload *u)
@@ -123,34 +156,43 @@ pump(struct upload *u)
 	char why[256];
 	size_t want;
 	ssize_t r;
+	int fd;
 
-	while (u->req_id != 0 && u->credit > 0 && u->next_off < u->total &&
-	       !u->aborting) {
+	if (!can_send(u))
+		return;
+	if ((fd = reopen(u, why, sizeof(why))) == -1) {
+		upload_abort(u);
+		finish_local(u, IPC__REPLY__STATUS__BAD_REQUEST, why);
+		return;
+	}
+	while (can_send(u)) {
 		want = u->total - u->next_off < IPC_CHUNK_SIZE
 		           ? (size_t)(u->total - u->next_off)
 		           : IPC_CHUNK_SIZE;
 		do {
-			r = pread(u->fd, u->buf, want, (off_t)u->next_off);
+			r = pread(fd, chunk_buf, want, (off_t)u->next_off);
 		} while (r == -1 && errno == EINTR);
 		if (r != (ssize_t)want) {
 			snprintf(why, sizeof(why),
 			         "%s: read at offset %llu: %s", u->path,
 			         (unsigned long long)u->next_off,
 			         r == -1 ? strerror(errno) : "file shrank");
+			close(fd);
 			upload_abort(u);
 			finish_local(u, IPC__REPLY__STATUS__BAD_REQUEST, why);
 			return;
 		}
 		ch.offset = u->next_off;
-		ch.data.data = u->buf;
+		ch.data.data = chunk_buf;
 		ch.data.len = want;
 		env.body_case = IPC__ENVELOPE__BODY_UPLOAD_CHUNK;
 		env.upload_chunk = &ch;
 		if (worker_send(u->w, u->req_id, &env) == -1)
-			return; /* the worker is gone; its Reply says so */
+			break; /* the worker is gone; its Reply says so */
 		u->credit--;
 		u->next_off += want;
 	}
+	close(fd);
 }
 
 static void
@@ -318,7 +360,7 @@ upload_start(struct event_base *base, struct worker *w, uint32_t board_id,
 		return NULL;
 	}
 	u = xcalloc(1, sizeof(*u));
-	u->fd = fd;
+	u->st = st;
 	if (upload_file_sha256(fd, u->sha, &u->total, why, sizeof(why)) == -1) {
 		snprintf(err, errcap, "%s: %s", path, why);
 		close(fd);
@@ -334,6 +376,7 @@ upload_start(struct event_base *base, struct worker *w, uint32_t board_id,
 		free(u);
 		return NULL;
 	}
+	close(fd);
 	u->base = base;
 	u->w = w;
 	u->board_id = board_id;
@@ -377,7 +420,6 @@ upload_free(struct upload *u)
 	if (u->req_id != 0)
 		worker_forget(u->w, u->req_id);
 	event_free(u->resume_ev);
-	close(u->fd);
 	free(u->path);
 	free(u);
 }
