@@ -5,6 +5,7 @@ rdfm-mcumgr-client_SRCS := \
 	supervisor/config.c \
 	supervisor/keys.c \
 	supervisor/daemon.c \
+	supervisor/fdlimit.c \
 	supervisor/machine.c \
 	supervisor/decide.c \
 	supervisor/board.c \

@@ -74,6 +74,9 @@ static const char *const top_keys[] = {"server",
                                        "spool_max_bytes",
                                        "download_min_rate",
                                        "download_grace",
+                                       "server_connections",
+                                       "concurrent_authentications",
+                                       "concurrent_downloads",
                                        "timeouts",
                                        NULL};
 static const char *const device_keys[] = {"name",
@@ -1276,6 +1279,18 @@ parse_top_scalars(struct parse *p, struct config *c, json_object *root)
 	               &c->download_min_rate) == -1;
 	bad |= get_duration(p, root, "", "download_grace",
 	                    &c->download_grace_ms) == -1;
+	v = c->server_connections;
+	bad |= get_int(p, root, "", "server_connections", 1,
+	               CONFIG_MAX_SERVER_CONNECTIONS, &v) == -1;
+	c->server_connections = (int)v;
+	v = c->concurrent_authentications;
+	bad |= get_int(p, root, "", "concurrent_authentications", 1,
+	               CONFIG_MAX_SERVER_CONNECTIONS, &v) == -1;
+	c->concurrent_authentications = (int)v;
+	v = c->concurrent_downloads;
+	bad |= get_int(p, root, "", "concurrent_downloads", 1,
+	               CONFIG_MAX_DOWNLOADS, &v) == -1;
+	c->concurrent_downloads = (int)v;
 	return bad ? -1 : 0;
 }
 
@@ -1543,6 +1558,9 @@ config_defaults(struct config *c)
 	c->spool_max_bytes = CONFIG_DEFAULT_SPOOL_MAX;
 	c->download_min_rate = CONFIG_DEFAULT_DOWNLOAD_MIN_RATE;
 	c->download_grace_ms = CONFIG_DEFAULT_DOWNLOAD_GRACE_MS;
+	c->server_connections = CONFIG_DEFAULT_SERVER_CONNECTIONS;
+	c->concurrent_authentications = CONFIG_DEFAULT_AUTHENTICATIONS;
+	c->concurrent_downloads = CONFIG_DEFAULT_DOWNLOADS;
 	c->timeouts.request_ms = 5 * 1000;
 	c->timeouts.erase_ms = 60 * 1000;
 	c->timeouts.reboot_ms = 60 * 1000;

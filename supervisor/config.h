@@ -20,6 +20,15 @@
  */
 #define CONFIG_DEFAULT_DOWNLOAD_MIN_RATE 1024 /* bytes per second */
 #define CONFIG_DEFAULT_DOWNLOAD_GRACE_MS (60 * 1000LL)
+/*
+ * What a fleet shares: HTTP connections to the server (busy or idle), and
+ * how many authentications and downloads run at once; the rest queue.
+ */
+#define CONFIG_DEFAULT_SERVER_CONNECTIONS 8
+#define CONFIG_DEFAULT_AUTHENTICATIONS    4
+#define CONFIG_DEFAULT_DOWNLOADS          2
+#define CONFIG_MAX_SERVER_CONNECTIONS     1024
+#define CONFIG_MAX_DOWNLOADS              64
 
 /* Limits the config enforces (and `smp` arguments, through the checks below).
  */
@@ -106,6 +115,9 @@ struct config {
 	int64_t spool_max_bytes;
 	int64_t download_min_rate; /* bytes per second */
 	int64_t download_grace_ms;
+	int server_connections;
+	int concurrent_authentications;
+	int concurrent_downloads;
 	struct timeouts_cfg timeouts;
 	size_t ndevices;
 	struct device_cfg *devices;

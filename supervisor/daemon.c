@@ -314,6 +314,15 @@ on_sigusr1(evutil_socket_t sig, short ev, void *arg)
 
 /* --- reload -------------------------------------------------------------- */
 
+/* What the fleet shares of the server; a reload changes it at once. */
+static void
+set_server_limits(struct rdfm_client *rc, const struct config *c)
+{
+	rdfm_client_set_limits(rc, (unsigned int)c->server_connections,
+	                       (unsigned int)c->concurrent_authentications,
+	                       (unsigned int)c->concurrent_downloads);
+}
+
 /* The entry of the same kind and name in a config, or NULL. */
 static const void *
 find_entry(const struct config *c, const struct entry *e)
@@ -405,6 +414,7 @@ reload(struct daemon *d)
 		machine_retire(e->m);
 	}
 	d->cur = gen;
+	set_server_limits(d->rdfm, nc);
 	d->env.server = nc->server;
 	d->env.retries = nc->retries;
 	/* (TAILQ_INSERT_TAIL evaluates its element more than once.) */
@@ -561,6 +571,7 @@ setup_services(struct daemon *d)
 	}
 	rdfm_client_set_download_limits(
 	    d->rdfm, (long long)c->download_min_rate, c->download_grace_ms);
+	set_server_limits(d->rdfm, c);
 	if (c->artifact_verify_key != NULL &&
 	    (d->verify_key = artifact_key_load(c->artifact_verify_key, err,
 	                                       sizeof(err))) == NULL) {

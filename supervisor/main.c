@@ -4,6 +4,7 @@
  * before any board or server is touched.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "duration.h"
+#include "fdlimit.h"
 #include "keys.h"
 #include "log.h"
 #include "supervisor.h"
@@ -472,6 +474,8 @@ load_checked(struct config_report *r, bool *per_user)
 		return NULL;
 	}
 	check_workers(c, r);
+	/* Against what the daemon raises its soft limit to. */
+	fd_need_check(c, fd_limit_max(), r);
 	return c;
 }
 
@@ -624,6 +628,7 @@ static void
 print_plan_header(const struct config *c, bool per_user)
 {
 	char iv[DURATION_BUFSZ], gr[DURATION_BUFSZ];
+	struct fd_need need;
 	struct stat st;
 
 	printf("config: %s\n", c->path);
@@ -657,6 +662,16 @@ print_plan_header(const struct config *c, bool per_user)
 	printf("downloads: at least %lld bytes/s after %s\n",
 	       (long long)c->download_min_rate,
 	       duration_format(c->download_grace_ms, gr, sizeof(gr)));
+	printf("server: at most %d connection%s, %d authentication%s and %d "
+	       "download%s at once\n",
+	       c->server_connections, c->server_connections == 1 ? "" : "s",
+	       c->concurrent_authentications,
+	       c->concurrent_authentications == 1 ? "" : "s",
+	       c->concurrent_downloads,
+	       c->concurrent_downloads == 1 ? "" : "s");
+	fd_need_count(c, &need);
+	printf("open files: %zu needed at the peak, the limit is %" PRIu64 "\n",
+	       need.total, fd_limit_max());
 	print_timeouts("", &c->timeouts);
 }
 
@@ -859,6 +874,31 @@ json_group(const struct config *c, size_t i, struct config_report *r)
 	return o;
 }
 
+/* What the fleet needs of the open-file limit, and where it goes. */
+static json_object *
+json_open_files(const struct config *c)
+{
+	json_object *o = json_object_new_object();
+	struct fd_need n;
+
+	fd_need_count(c, &n);
+	json_object_object_add(o, "needed",
+	                       json_object_new_int64((int64_t)n.total));
+	json_object_object_add(o, "limit",
+	                       json_object_new_int64((int64_t)fd_limit_max()));
+	json_object_object_add(o, "workers",
+	                       json_object_new_int64((int64_t)n.workers));
+	json_object_object_add(o, "serial",
+	                       json_object_new_int64((int64_t)n.serial));
+	json_object_object_add(o, "server",
+	                       json_object_new_int64((int64_t)n.server));
+	json_object_object_add(o, "metrics",
+	                       json_object_new_int64((int64_t)n.metrics));
+	json_object_object_add(o, "fixed",
+	                       json_object_new_int64((int64_t)n.fixed));
+	return o;
+}
+
 static json_object *
 json_plan(const struct config *c, bool per_user, struct config_report *r)
 {
@@ -886,6 +926,14 @@ json_plan(const struct config *c, bool per_user, struct config_report *r)
 	                       json_object_new_int64(c->download_min_rate));
 	json_object_object_add(o, "download_grace_ms",
 	                       json_object_new_int64(c->download_grace_ms));
+	json_object_object_add(o, "server_connections",
+	                       json_object_new_int(c->server_connections));
+	json_object_object_add(
+	    o, "concurrent_authentications",
+	    json_object_new_int(c->concurrent_authentications));
+	json_object_object_add(o, "concurrent_downloads",
+	                       json_object_new_int(c->concurrent_downloads));
+	json_object_object_add(o, "open_files", json_open_files(c));
 	json_object_object_add(o, "timeouts", json_timeouts(&c->timeouts));
 	for (i = 0; i < c->ndevices; i++)
 		json_object_array_add(ds, json_device(c, i, r));
@@ -1151,6 +1199,7 @@ run_daemon(void)
 	char err[8];
 	int rc;
 
+	fd_limit_raise();
 	if ((c = load_for_daemon(true, err, sizeof(err))) == NULL)
 		return EX_CONFIG;
 	log_info("Configuration loaded", "file=%s devices=%zu groups=%zu",

@@ -34,12 +34,21 @@ struct rdfm_client {
 	struct event_base *base;
 	CURLM *multi;
 	struct event *timer;
+	struct event *kick; /* starts what waited for a slot, from the loop */
 	char *ca_file;
 	long long min_rate; /* download bytes/s, on average */
 	long long grace_ms; /* before min_rate starts to count */
 	uint64_t rng;
 	struct rdfm_dev *devs;
 	struct fetch *fetches;
+
+	/*
+	 * Fairness caps (rdfm_client_set_limits): authentications and
+	 * downloads beyond them wait their turn in order of arrival.
+	 */
+	unsigned int max_auths, max_fetches;
+	unsigned int auths, running_fetches;
+	struct rdfm_dev *auth_head, **auth_tail; /* waiting to authenticate */
 };
 
 /* One transfer on the multi handle: an API request or a download. */
@@ -76,6 +85,7 @@ struct fetch {
 	struct spool_entry *e;
 	struct waiter *waiters;
 	char *uri;
+	bool queued;           /* waiting for a download slot */
 	uint64_t offset;       /* where this transfer started in the file */
 	bool started;          /* first body byte seen, status checked */
 	bool body_ok;          /* the body is the file (200/206) */
@@ -108,7 +118,10 @@ struct rdfm_dev {
 	void *arg;
 	char *version;
 	bool reauthed;
-	bool auth_only; /* rdfm_report_version: no check after the auth */
+	bool auth_only;    /* rdfm_report_version: no check after the auth */
+	bool auth_waiting; /* queued behind max_auths */
+	struct rdfm_dev *auth_next; /* in the client's auth queue */
+	bool auth_counted;          /* its authentication holds a slot */
 	struct req *req;
 	struct fetch *fetch;
 	struct spool_entry *entry;
@@ -120,6 +133,7 @@ struct rdfm_dev {
 static void multi_check(struct rdfm_client *);
 static void fetch_free(struct fetch *);
 static void dev_complete(struct rdfm_dev *);
+static void auth_release(struct rdfm_dev *);
 
 /* Parsers. */
 
@@ -422,6 +436,20 @@ multi_check(struct rdfm_client *c)
 	}
 }
 
+static void auth_next(struct rdfm_client *c);
+static void fetch_next(struct rdfm_client *c);
+
+static void
+on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct rdfm_client *c = arg;
+
+	(void)fd;
+	(void)what;
+	auth_next(c);
+	fetch_next(c);
+}
+
 static void
 xfer_cleanup(struct rdfm_client *c, struct xfer *x)
 {
@@ -504,13 +532,36 @@ rdfm_client_new(struct event_base *base, const char *ca_file, char *err,
 	         (uint64_t)(uintptr_t)c;
 	if ((c->multi = curl_multi_init()) == NULL)
 		fatalx("cannot create a curl multi handle", NULL);
-	if ((c->timer = evtimer_new(base, on_timer, c)) == NULL)
+	if ((c->timer = evtimer_new(base, on_timer, c)) == NULL ||
+	    (c->kick = event_new(base, -1, 0, on_kick, c)) == NULL)
 		fatalx("cannot create a timer", NULL);
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+	c->auth_tail = &c->auth_head;
+	rdfm_client_set_limits(c, RDFM_DEFAULT_CONNECTIONS,
+	                       RDFM_DEFAULT_AUTHENTICATIONS,
+	                       RDFM_DEFAULT_DOWNLOADS);
 	return c;
+}
+
+/*
+ * Every device shares libcurl's connection pool: at most connections are
+ * open to the server, busy or idle, whatever the fleet's size; requests
+ * beyond it wait inside libcurl for a connection in order of arrival.
+ */
+void
+rdfm_client_set_limits(struct rdfm_client *c, unsigned int connections,
+                       unsigned int authentications, unsigned int downloads)
+{
+	c->max_auths = authentications > 0 ? authentications : 1;
+	c->max_fetches = downloads > 0 ? downloads : 1;
+	if (connections == 0)
+		connections = 1;
+	curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+	                  (long)connections);
+	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)connections);
 }
 
 void
@@ -530,11 +581,13 @@ rdfm_client_free(struct rdfm_client *c)
 		fatalx("rdfm client freed with devices", NULL);
 	/* Transfers nobody waits for any more: keep what came for a resume. */
 	while (c->fetches != NULL) {
-		spool_abort(c->fetches->e, true);
+		if (!c->fetches->queued)
+			spool_abort(c->fetches->e, true);
 		fetch_free(c->fetches);
 	}
 	curl_multi_cleanup(c->multi);
 	event_free(c->timer);
+	event_free(c->kick);
 	free(c->ca_file);
 	free(c);
 }
@@ -581,6 +634,7 @@ static void fetch_drop_waiter(struct fetch *, struct rdfm_dev *);
 static void
 op_reset(struct rdfm_dev *dev)
 {
+	auth_release(dev);
 	req_free(dev->c, dev->req);
 	dev->req = NULL;
 	if (dev->fetch != NULL)
@@ -846,8 +900,77 @@ auth_body(struct rdfm_dev *dev, char *err, size_t errcap)
 	return body;
 }
 
+static void start_auth(struct rdfm_dev *dev);
+
+/*
+ * At most max_auths authentications run at once (each is an RSA signature
+ * here and a verification on the server); the others wait in order.
+ */
 static void
 send_auth(struct rdfm_dev *dev)
+{
+	struct rdfm_client *c = dev->c;
+
+	if (c->auths >= c->max_auths) {
+		dev->auth_waiting = true;
+		dev->auth_next = NULL;
+		*c->auth_tail = dev;
+		c->auth_tail = &dev->auth_next;
+		return;
+	}
+	c->auths++;
+	dev->auth_counted = true;
+	start_auth(dev);
+}
+
+/* The first device waiting for an authentication slot, started. */
+static void
+auth_next(struct rdfm_client *c)
+{
+	struct rdfm_dev *dev;
+
+	while (c->auths < c->max_auths && (dev = c->auth_head) != NULL) {
+		c->auth_head = dev->auth_next;
+		if (c->auth_head == NULL)
+			c->auth_tail = &c->auth_head;
+		dev->auth_next = NULL;
+		dev->auth_waiting = false;
+		c->auths++;
+		dev->auth_counted = true;
+		start_auth(dev);
+	}
+}
+
+/* Leaves the queue, or gives the slot back: its authentication ended. */
+static void
+auth_release(struct rdfm_dev *dev)
+{
+	struct rdfm_client *c = dev->c;
+	struct rdfm_dev **pp;
+
+	if (dev->auth_waiting) {
+		for (pp = &c->auth_head; *pp != NULL; pp = &(*pp)->auth_next)
+			if (*pp == dev) {
+				*pp = dev->auth_next;
+				break;
+			}
+		c->auth_tail = &c->auth_head;
+		while (*c->auth_tail != NULL)
+			c->auth_tail = &(*c->auth_tail)->auth_next;
+		dev->auth_waiting = false;
+		dev->auth_next = NULL;
+	}
+	if (!dev->auth_counted)
+		return;
+	dev->auth_counted = false;
+	c->auths--;
+	/* From the loop: the caller may be finishing this very device. */
+	if (c->auth_head != NULL)
+		event_active(c->kick, EV_TIMEOUT, 0);
+}
+
+static void
+start_auth(struct rdfm_dev *dev)
 {
 	unsigned char *sig = NULL;
 	size_t siglen = 0;
@@ -1025,6 +1148,8 @@ req_done(struct xfer *x, CURLcode rc)
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
 	/* Detach before continuing: the next request replaces dev->req. */
 	dev->req = NULL;
+	if (kind == REQ_AUTH)
+		auth_release(dev);
 	rsp = r->rsp;
 	len = r->rsplen;
 	r->rsp = NULL;
@@ -1292,6 +1417,11 @@ fetch_free(struct fetch *f)
 		}
 	}
 	xfer_cleanup(f->c, &f->x);
+	if (!f->queued) {
+		f->c->running_fetches--;
+		/* A download slot is free: the next waits no longer. */
+		event_active(f->c->kick, EV_TIMEOUT, 0);
+	}
 	if (f->deadline != NULL)
 		event_free(f->deadline);
 	if (spool_fetch(f->e) == f)
@@ -1301,12 +1431,30 @@ fetch_free(struct fetch *f)
 	free(f);
 }
 
+/* Tells every device waiting for f how it ended, and frees it. */
+static void
+fetch_end(struct fetch *f, enum rdfm_status st, long code, const char *err)
+{
+	struct waiter *w;
+	struct rdfm_dev *dev;
+
+	while ((w = f->waiters) != NULL) {
+		f->waiters = w->next;
+		dev = w->dev;
+		free(w);
+		dev->fetch = NULL;
+		if (st == RDFM_DOWNLOADED) {
+			finish(dev, st, code, NULL);
+		} else
+			finish(dev, st, code, "%s", err);
+	}
+	fetch_free(f);
+}
+
 static void
 fetch_done(struct xfer *x, CURLcode rc)
 {
 	struct fetch *f = (struct fetch *)x;
-	struct waiter *w;
-	struct rdfm_dev *dev;
 	enum rdfm_status st;
 	long code = 0;
 	char err[256], why[CURL_ERROR_SIZE + 128];
@@ -1362,26 +1510,17 @@ fetch_done(struct xfer *x, CURLcode rc)
 	if (st != RDFM_DOWNLOADED)
 		log_warnx("download failed", "uri=%s status=%ld error=%s",
 		          uri_for_log(f->uri), code, log_q(err));
-	while ((w = f->waiters) != NULL) {
-		f->waiters = w->next;
-		dev = w->dev;
-		free(w);
-		dev->fetch = NULL;
-		if (st == RDFM_DOWNLOADED) {
-			finish(dev, st, code, NULL);
-		} else
-			finish(dev, st, code, "%s", err);
-	}
-	fetch_free(f);
+	fetch_end(f, st, code, err);
 }
 
+/*
+ * A transfer for a spool entry, queued: every device offered the entry
+ * waits on it, and it starts when a download slot is free.
+ */
 static struct fetch *
-fetch_start(struct rdfm_client *c, struct spool_entry *e, const char *uri,
-            char *err, size_t errcap)
+fetch_new(struct rdfm_client *c, struct spool_entry *e, const char *uri)
 {
-	struct fetch *f;
-	char range[64];
-	CURL *easy;
+	struct fetch *f, **pp;
 
 	f = xcalloc(1, sizeof(*f));
 	f->c = c;
@@ -1391,18 +1530,32 @@ fetch_start(struct rdfm_client *c, struct spool_entry *e, const char *uri,
 	f->range_start = -1;
 	f->range_total = -1;
 	f->expected = -1;
-	clock_gettime(CLOCK_MONOTONIC, &f->t0);
+	f->queued = true;
 	if ((f->deadline = evtimer_new(c->base, on_deadline, f)) == NULL)
 		fatalx("cannot create a timer", NULL);
 	spool_entry_hold(e);
-	if (spool_begin(e, &f->offset, err, errcap) == -1) {
-		fetch_free(f);
-		return NULL;
-	}
 	spool_set_fetch(e, f);
-	f->next = c->fetches;
-	c->fetches = f;
-	easy = xfer_easy(c, &f->x, uri);
+	/* In order of arrival: the oldest queued starts first. */
+	for (pp = &c->fetches; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = f;
+	return f;
+}
+
+/* Start a queued transfer; -1 with err when the spool cannot take it. */
+static int
+fetch_begin(struct fetch *f, char *err, size_t errcap)
+{
+	struct rdfm_client *c = f->c;
+	char range[64];
+	CURL *easy;
+
+	if (spool_begin(f->e, &f->offset, err, errcap) == -1)
+		return -1;
+	f->queued = false;
+	c->running_fetches++;
+	clock_gettime(CLOCK_MONOTONIC, &f->t0);
+	easy = xfer_easy(c, &f->x, f->uri);
 	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 5L);
 	curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -1415,14 +1568,39 @@ fetch_start(struct rdfm_client *c, struct spool_entry *e, const char *uri,
 		snprintf(range, sizeof(range), "%" PRIu64 "-", f->offset);
 		curl_easy_setopt(easy, CURLOPT_RANGE, range);
 		log_info("resuming download", "uri=%s offset=%" PRIu64,
-		         uri_for_log(uri), f->offset);
+		         uri_for_log(f->uri), f->offset);
 	} else
-		log_info("downloading", "uri=%s", uri_for_log(uri));
+		log_info("downloading", "uri=%s", uri_for_log(f->uri));
 	if (curl_multi_add_handle(c->multi, easy) != CURLM_OK)
 		fatalx("cannot start a download", NULL);
 	/* Until the size is known, the grace alone. */
 	fetch_arm_deadline(f);
-	return f;
+	return 0;
+}
+
+/* Queued transfers, oldest first, while download slots are free. */
+static void
+fetch_next(struct rdfm_client *c)
+{
+	struct fetch *f;
+	char err[256];
+
+	while (c->running_fetches < c->max_fetches) {
+		for (f = c->fetches; f != NULL && !f->queued; f = f->next)
+			;
+		if (f == NULL)
+			return;
+		if (f->waiters == NULL) {
+			/* Every device that wanted it went away meanwhile. */
+			fetch_free(f);
+			continue;
+		}
+		if (fetch_begin(f, err, sizeof(err)) == -1) {
+			log_warnx("download failed", "uri=%s error=%s",
+			          uri_for_log(f->uri), log_q(err));
+			fetch_end(f, RDFM_ERR_LOCAL, 0, err);
+		}
+	}
 }
 
 int
@@ -1443,10 +1621,14 @@ rdfm_download(struct rdfm_dev *dev, struct spool_entry *entry, const char *uri,
 		finish_later(dev, RDFM_DOWNLOADED, NULL);
 		return 0;
 	}
-	if ((f = spool_fetch(entry)) == NULL &&
-	    (f = fetch_start(dev->c, entry, uri, err, sizeof(err))) == NULL) {
-		finish_later(dev, RDFM_ERR_LOCAL, err);
-		return 0;
+	if ((f = spool_fetch(entry)) == NULL) {
+		f = fetch_new(dev->c, entry, uri);
+		if (dev->c->running_fetches < dev->c->max_fetches &&
+		    fetch_begin(f, err, sizeof(err)) == -1) {
+			fetch_free(f);
+			finish_later(dev, RDFM_ERR_LOCAL, err);
+			return 0;
+		}
 	}
 	w = xcalloc(1, sizeof(*w));
 	w->dev = dev;

@@ -26,6 +26,10 @@
  */
 #define RDFM_DEFAULT_MIN_RATE 1024 /* bytes per second */
 #define RDFM_DEFAULT_GRACE_MS 60000
+/* rdfm_client_set_limits(): what a fleet shares. */
+#define RDFM_DEFAULT_CONNECTIONS     8
+#define RDFM_DEFAULT_AUTHENTICATIONS 4
+#define RDFM_DEFAULT_DOWNLOADS       2
 
 struct rdfm_client;
 struct rdfm_dev;
@@ -78,6 +82,15 @@ struct rdfm_client *rdfm_client_new(struct event_base *base,
  */
 void rdfm_client_set_download_limits(struct rdfm_client *c, long long min_rate,
                                      long long grace_ms);
+/*
+ * Fairness for a fleet: at most connections HTTP connections to the server
+ * (busy or idle; libcurl's pool, shared by every device), authentications
+ * in flight and downloads running at once; what is over a cap waits its
+ * turn in order of arrival.  Defaults RDFM_DEFAULT_*; 0 counts as 1.
+ */
+void rdfm_client_set_limits(struct rdfm_client *c, unsigned int connections,
+                            unsigned int authentications,
+                            unsigned int downloads);
 /*
  * Devices must be freed first.  Downloads still running are stopped; what
  * they received stays in the spool for a resume.

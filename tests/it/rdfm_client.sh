@@ -197,5 +197,31 @@ check "both artifacts are in the one spool" \
 check "spool usage is the two files, counted once" \
 	grep -qx "spool_usage=$(( $(stat -c %s "$T/pkgB") + $(stat -c %s "$T/pkgC") ))" "$T/many.out"
 
+peak=$(admin GET /admin/stats | jq .downloads_peak)
+check "two artifacts: downloaded side by side by default ($peak at once)" \
+	test "$peak" -eq 2
+
+# --- a fleet's share of the server (issue 17) --------------------------------
+# Two artifacts and six devices with one download and two connections at
+# a time: the second download waits for the first, every request shares
+# the two connections, and nobody is left out.
+start_server caps --auto-approve || exit 1
+add_package "$T/pkgB" 3.0.0 typeB >/dev/null
+add_package "$T/pkgC" 4.0.0 typeC >/dev/null
+admin POST /admin/faults '{"slow_bps": 400000}' >/dev/null
+poll caps "${args[@]}" --limits 2:1:1
+check "capped: six devices all downloaded" \
+	test "$(grep -c result=downloaded "$T/caps.out")" -eq 6
+peak=$(admin GET /admin/stats | jq .downloads_peak)
+check "capped: one download at a time ($peak at once)" test "$peak" -eq 1
+check "capped: still one transfer per artifact" \
+	test "$(count_log '.path | startswith("/local_storage/")')" -eq 2
+conns=$(jq -r 'select(.path | startswith("/admin/") | not) | .peer_port' \
+	"$LOG" | sort -u | wc -l)
+check "capped: every request over at most two connections ($conns)" \
+	test "$conns" -le 2
+check "capped: six devices authenticated" \
+	test "$(count_log '.path == "/api/v1/auth/device" and .status == 200')" -eq 6
+
 check_servers
 done_testing

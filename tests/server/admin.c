@@ -280,3 +280,16 @@ admin_log(struct evhttp_request *req)
 	/* reply_json drops one reference; the log keeps its own. */
 	reply_json(req, 200, json_object_get(srv.logarr), NULL);
 }
+
+/* What a client's fairness caps can be checked against. */
+void
+admin_stats(struct evhttp_request *req)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "downloads_active",
+	                       json_object_new_int(srv.downloads_active));
+	json_object_object_add(o, "downloads_peak",
+	                       json_object_new_int(srv.downloads_peak));
+	reply_json(req, 200, o, NULL);
+}

@@ -40,6 +40,7 @@ sender_free(struct sender *s)
 		event_free(s->timer);
 	close(s->fd);
 	free(s);
+	srv.downloads_active--;
 }
 
 static void
@@ -218,6 +219,8 @@ handle_download(struct evhttp_request *req, const char *uuid)
 		return;
 	}
 	s = xcalloc(1, sizeof(*s));
+	if (++srv.downloads_active > srv.downloads_peak)
+		srv.downloads_peak = srv.downloads_active;
 	s->req = req;
 	s->evcon = evhttp_request_get_connection(req);
 	s->fd = fd;

@@ -1,6 +1,6 @@
 /*
- * A test RDFM server: the device API of docs/design.md "RDFM device API" (signed
- * authentication, approvals, update check, local-storage downloads with
+ * A test RDFM server: the device API of docs/design.md "RDFM device API"
+ * (signed authentication, approvals, update check, local-storage downloads with
  * Range), an /admin/ interface for tests, fault injection and a JSON log.
  * This file: start-up, TLS, request dispatch, and the shared helpers.
  */
@@ -83,6 +83,9 @@ log_request(struct evhttp_request *req, int status, const char *device,
 	struct json_object *o;
 	const char *method;
 	struct timespec ts;
+	struct evhttp_connection *evcon;
+	char *peer = NULL;
+	ev_uint16_t port = 0;
 
 	switch (evhttp_request_get_command(req)) {
 	case EVHTTP_REQ_GET:
@@ -114,6 +117,12 @@ log_request(struct evhttp_request *req, int status, const char *device,
 	                       json_object_new_int64((int64_t)bytes));
 	json_object_object_add(
 	    o, "range", range != NULL ? json_object_new_string(range) : NULL);
+	/* Which connection: a client's connection cap shows in these. */
+	if ((evcon = evhttp_request_get_connection(req)) != NULL) {
+		evhttp_connection_get_peer(evcon, &peer, &port);
+		json_object_object_add(o, "peer_port",
+		                       json_object_new_int(port));
+	}
 	if (srv.log != NULL) {
 		fprintf(srv.log, "%s\n",
 		        json_object_to_json_string_ext(
@@ -255,6 +264,9 @@ handle_request(struct evhttp_request *req, void *arg)
 		else if (cmd == EVHTTP_REQ_GET &&
 		         strcmp(path, "/admin/log") == 0)
 			admin_log(req);
+		else if (cmd == EVHTTP_REQ_GET &&
+		         strcmp(path, "/admin/stats") == 0)
+			admin_stats(req);
 		else if (cmd == EVHTTP_REQ_POST &&
 		         strcmp(path, "/admin/approve") == 0)
 			admin_approve(req);

@@ -72,6 +72,8 @@ struct server {
 	struct package *packages;
 	long long next_package_id;
 	struct faults faults;
+	/* Downloads streaming now, and the most at once (GET /admin/stats). */
+	int downloads_active, downloads_peak;
 };
 
 extern struct server srv;
@@ -107,6 +109,7 @@ void admin_packages(struct evhttp_request *req);
 void admin_faults(struct evhttp_request *req);
 void admin_revoke_tokens(struct evhttp_request *req);
 void admin_log(struct evhttp_request *req);
+void admin_stats(struct evhttp_request *req);
 void tokens_clear(void);
 
 #endif

@@ -60,7 +60,8 @@ usage(void)
 	    "       [--attempts N] [--checks N] [--no-download] [--release] "
 	    "[--timeout S]\n"
 	    "       [--min-rate BYTES_PER_S] [--grace-ms N] "
-	    "[--report-version V]\n");
+	    "[--report-version V]\n"
+	    "       [--limits CONNECTIONS:AUTHENTICATIONS:DOWNLOADS]\n");
 	exit(2);
 }
 
@@ -285,6 +286,7 @@ main(int argc, char **argv)
 	    {"min-rate", required_argument, NULL, 'R'},
 	    {"grace-ms", required_argument, NULL, 'G'},
 	    {"report-version", required_argument, NULL, 'V'},
+	    {"limits", required_argument, NULL, 'L'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *server = NULL, *ca = NULL, *state = NULL;
@@ -297,6 +299,7 @@ main(int argc, char **argv)
 	long long min_rate = 0, grace_ms = -1;
 	int ch, i, timeout_s = 120, verbose = 0, rc = 0;
 	bool release = false;
+	unsigned int lim_conns = 0, lim_auths = 0, lim_dls = 0;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
@@ -351,6 +354,12 @@ main(int argc, char **argv)
 		case 'V':
 			report_version = optarg;
 			break;
+		case 'L':
+			/* CONNECTIONS:AUTHENTICATIONS:DOWNLOADS */
+			if (sscanf(optarg, "%u:%u:%u", &lim_conns, &lim_auths,
+			           &lim_dls) != 3)
+				usage();
+			break;
 		default:
 			usage();
 		}
@@ -368,6 +377,8 @@ main(int argc, char **argv)
 		rdfm_client_set_download_limits(
 		    client, min_rate > 0 ? min_rate : RDFM_DEFAULT_MIN_RATE,
 		    grace_ms >= 0 ? grace_ms : RDFM_DEFAULT_GRACE_MS);
+	if (lim_conns > 0)
+		rdfm_client_set_limits(client, lim_conns, lim_auths, lim_dls);
 	devs = xcalloc((size_t)ndevs, sizeof(*devs));
 	for (i = 0; i < ndevs; i++) {
 		struct pdev *p = &devs[i];
