@@ -56,8 +56,15 @@ struct ipc {
 	int dead;        /* on_error was called: no more reads or writes */
 	int in_callback; /* ipc_free() from a callback is deferred */
 	int free_deferred;
-	uint8_t *rbuf; /* IPC_MAX_MSG + 1 so that oversize shows */
 };
+
+/*
+ * One receive buffer for every endpoint of the process (IPC_MAX_MSG + 1
+ * so that oversize shows): a message is decoded, and the decoded copy
+ * handed on, before the next is read.  A supervisor with a thousand
+ * workers would otherwise keep a thousand of them.
+ */
+static uint8_t rbuf[IPC_MAX_MSG + 1];
 
 static void ipc_read_cb(evutil_socket_t, short, void *);
 static void ipc_write_cb(evutil_socket_t, short, void *);
@@ -90,7 +97,6 @@ ipc_new(struct event_base *base, int fd, ipc_msg_cb on_msg,
 	ipc->on_error = on_error;
 	ipc->arg = arg;
 	TAILQ_INIT(&ipc->queue);
-	ipc->rbuf = xmalloc(IPC_MAX_MSG + 1);
 	ipc->rev = event_new(base, fd, EV_READ | EV_PERSIST, ipc_read_cb, ipc);
 	ipc->wev =
 	    event_new(base, fd, EV_WRITE | EV_PERSIST, ipc_write_cb, ipc);
@@ -100,7 +106,6 @@ ipc_new(struct event_base *base, int fd, ipc_msg_cb on_msg,
 			event_free(ipc->rev);
 		if (ipc->wev != NULL)
 			event_free(ipc->wev);
-		free(ipc->rbuf);
 		free(ipc);
 		return NULL;
 	}
@@ -128,7 +133,6 @@ ipc_destroy(struct ipc *ipc)
 	event_free(ipc->rev);
 	event_free(ipc->wev);
 	close(ipc->fd);
-	free(ipc->rbuf);
 	free(ipc);
 }
 
@@ -280,7 +284,7 @@ ipc_read_one(struct ipc *ipc)
 		struct cmsghdr hdr;
 		char buf[CMSG_SPACE(4 * sizeof(int))];
 	} cmsgbuf;
-	struct iovec iov = {.iov_base = ipc->rbuf, .iov_len = IPC_MAX_MSG + 1};
+	struct iovec iov = {.iov_base = rbuf, .iov_len = sizeof(rbuf)};
 	struct msghdr msg = {.msg_iov = &iov,
 	                     .msg_iovlen = 1,
 	                     .msg_control = cmsgbuf.buf,
@@ -317,7 +321,7 @@ ipc_read_one(struct ipc *ipc)
 		ipc_fail(ipc, "more than one descriptor in a message");
 		return -1;
 	}
-	if ((env = ipc_decode(ipc->rbuf, n, err, sizeof(err))) == NULL) {
+	if ((env = ipc_decode(rbuf, (size_t)n, err, sizeof(err))) == NULL) {
 		if (fd != -1)
 			close(fd);
 		snprintf(reason, sizeof(reason), "malformed message: %s", err);

@@ -90,7 +90,7 @@ struct worker {
 	unsigned int restarts;
 	unsigned int backoff_ms;
 	struct event *restart_ev;
-	struct event *watchdog_ev;
+	unsigned int tick; /* the watchdog's round that last looked at it */
 
 	int link_fd;
 	unsigned int reopen_ms;
@@ -107,6 +107,8 @@ struct workers {
 	struct event_base *base;
 	struct event *sigchld_ev;
 	struct event *gc_ev;
+	struct event *watchdog_ev; /* once a second, for every worker */
+	unsigned int tick;
 	TAILQ_HEAD(, worker) list;
 	TAILQ_HEAD(, wipc) garbage;
 };
@@ -745,7 +747,6 @@ worker_free(struct worker *w)
 		free(b);
 	}
 	event_free(w->restart_ev);
-	event_free(w->watchdog_ev);
 	event_free(w->reopen_ev);
 	free(w->name);
 	free(w->exe);
@@ -779,7 +780,6 @@ worker_reaped(struct worker *w, int status)
 
 	describe_status(status, how, sizeof(how));
 	w->pid = -1;
-	event_del(w->watchdog_ev);
 	drop_ipc(w);
 	close_link(w);
 	if (w->state == WS_STOPPED) {
@@ -842,25 +842,22 @@ req_limit_ms(const struct worker *w, const struct wreq *r)
 }
 
 /*
- * Once a second: a worker that never said Hello, or a request far past any
- * deadline the worker itself should have enforced, means the worker is
- * stuck: kill it.  Requests that waited too long for a worker (the device
- * absent, restarts failing) fail with LINK_DOWN.
+ * A worker that never said Hello, or a request far past any deadline the
+ * worker itself should have enforced, means the worker is stuck: kill it.
+ * Requests that waited too long for a worker (the device absent, restarts
+ * failing) fail with LINK_DOWN.  Returns true when it failed one: its
+ * callback may have started or stopped workers.
  */
-static void
-watchdog_cb(evutil_socket_t fd, short ev, void *arg)
+static bool
+watchdog_check(struct worker *w, uint64_t now)
 {
-	struct worker *w = arg;
-	struct wreq *r, *next;
-	uint64_t now = now_ms();
+	struct wreq *r;
 	char why[256];
 
-	(void)fd;
-	(void)ev;
 	if (w->pid != -1 && w->state == WS_HELLO &&
 	    now - w->started_ms > HELLO_TIMEOUT_MS) {
 		worker_kill(w, "no Hello from the worker");
-		return;
+		return false;
 	}
 	TAILQ_FOREACH(r, &w->inflight, entry)
 	{
@@ -871,21 +868,53 @@ watchdog_cb(evutil_socket_t fd, short ev, void *arg)
 			         (unsigned long long)r->id,
 			         (unsigned long long)(now - r->since_ms));
 			worker_kill(w, why);
-			return;
+			return false;
 		}
 	}
-	for (r = TAILQ_FIRST(&w->queued); r != NULL; r = next) {
-		next = TAILQ_NEXT(r, entry);
+	TAILQ_FOREACH(r, &w->queued, entry)
+	{
 		if (now - r->since_ms > req_limit_ms(w, r)) {
 			TAILQ_REMOVE(&w->queued, r, entry);
 			snprintf(why, sizeof(why),
 			         "worker %s not available%s%s", w->name,
 			         w->link_err[0] ? ": " : "", w->link_err);
 			fail_req(r, why);
-			/* The callback may have queued more: start over. */
-			next = TAILQ_FIRST(&w->queued);
+			return true;
 		}
 	}
+	return false;
+}
+
+/*
+ * Once a second, one timer for every worker (a timer each would wake an
+ * idle daemon a thousand times a second).  After a callback ran, the
+ * list is walked again from the start, skipping the workers this round
+ * has seen.
+ */
+static void
+watchdog_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct workers *ws = arg;
+	struct worker *w;
+	uint64_t now = now_ms();
+	bool again;
+
+	(void)fd;
+	(void)ev;
+	ws->tick++;
+	do {
+		again = false;
+		TAILQ_FOREACH(w, &ws->list, entry)
+		{
+			if (w->tick == ws->tick)
+				continue;
+			w->tick = ws->tick;
+			if (watchdog_check(w, now)) {
+				again = true;
+				break;
+			}
+		}
+	} while (again);
 }
 
 /* The child: the socket on fd 3, nothing else inherited but stdio. */
@@ -965,7 +994,6 @@ worker_start(struct worker *w)
 	w->wipc = xcalloc(1, sizeof(*w->wipc));
 	w->wipc->w = w;
 	w->wipc->ipc = ipc_new(ws->base, sv[0], on_msg, on_error, w->wipc);
-	event_add(w->watchdog_ev, &sec);
 	log_debug("worker started", "worker=%s pid=%d exe=%s", w->name,
 	          (int)pid, log_q(w->exe));
 	return;
@@ -987,14 +1015,18 @@ struct workers *
 workers_new(struct event_base *base)
 {
 	struct workers *ws = xcalloc(1, sizeof(*ws));
+	struct timeval sec = {1, 0};
 
 	ws->base = base;
 	TAILQ_INIT(&ws->list);
 	TAILQ_INIT(&ws->garbage);
 	ws->sigchld_ev = evsignal_new(base, SIGCHLD, sigchld_cb, ws);
 	ws->gc_ev = evtimer_new(base, gc_cb, ws);
+	ws->watchdog_ev = event_new(base, -1, EV_PERSIST, watchdog_cb, ws);
 	if (ws->sigchld_ev == NULL || ws->gc_ev == NULL ||
-	    evsignal_add(ws->sigchld_ev, NULL) == -1)
+	    ws->watchdog_ev == NULL ||
+	    evsignal_add(ws->sigchld_ev, NULL) == -1 ||
+	    event_add(ws->watchdog_ev, &sec) == -1)
 		fatalx("cannot watch SIGCHLD", NULL);
 	return ws;
 }
@@ -1049,6 +1081,7 @@ workers_free(struct workers *ws)
 	gc_cb(-1, 0, ws);
 	event_free(ws->sigchld_ev);
 	event_free(ws->gc_ev);
+	event_free(ws->watchdog_ev);
 	free(ws);
 }
 
@@ -1102,10 +1135,8 @@ worker_spawn(struct workers *ws, const char *name,
 	w->reopen_ms = REOPEN_MIN_MS;
 	w->next_id = 1;
 	w->restart_ev = evtimer_new(ws->base, restart_cb, w);
-	w->watchdog_ev = event_new(ws->base, -1, EV_PERSIST, watchdog_cb, w);
 	w->reopen_ev = evtimer_new(ws->base, reopen_cb, w);
-	if (w->restart_ev == NULL || w->watchdog_ev == NULL ||
-	    w->reopen_ev == NULL)
+	if (w->restart_ev == NULL || w->reopen_ev == NULL)
 		fatalx("cannot create worker events", NULL);
 	TAILQ_INSERT_TAIL(&ws->list, w, entry);
 	worker_start(w);
