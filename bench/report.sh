@@ -206,50 +206,10 @@ EOF
 			d / 1024, (d <= 2048 ? "met" : "MISSED") }'
 }
 
+# The fleet's section is written by bench/fleet.sh (fleet-report.sh).
 report_fleet() {
-	[ -s "$D/fleet.tsv" ] || return 0
-	local n1 nf n c pct k
-	n1=$(awk 'NR == 1 { print $1 }' "$D/fleet.tsv")
-	nf=$(awk 'END { print $1 }' "$D/fleet.tsv")
-	cat <<EOF
-## 3. Fleet: $nf UDP boards updated at once by one supervisor
-
-Every board a virtual board on UDP (no added latency) with a 64 KiB image
-to take; the client runs \`--once\` with one worker per board.  Wall time
-and CPU (supervisor and workers together) from \`/usr/bin/time\`; peak RSS
-(VmHWM) of the supervisor and of the largest worker, and the supervisor's
-own CPU, sampled from /proc every 200 ms.  The boards share the machine's
-two CPUs with the client; they keep no status file, whose rewrite after
-every request would make them the bottleneck (100 simulators writing it
-spent 16 CPU seconds and stretched the run to 20 s).
-
-EOF
-	meta_line fleet
-	echo
-	echo "| boards | wall s: median (min-max) | boards updated | supervisor peak RSS KiB | largest worker peak RSS KiB | supervisor CPU s | supervisor + workers CPU s |"
-	echo "|---:|---:|---:|---:|---:|---:|---:|"
-	for n in $n1 $nf; do
-		read -r m lo hi _ < <(stats 3 "$D/fleet.tsv" "\$1 == $n")
-		printf '| %s | %.1f (%.1f-%.1f) | %s | %.0f | %.0f | %.2f | %.2f |\n' \
-			"$n" "$m" "$lo" "$hi" \
-			"$(med "$D/fleet.tsv" 9 "\$1 == $n")" \
-			"$(med "$D/fleet.tsv" 6 "\$1 == $n")" \
-			"$(med "$D/fleet.tsv" 7 "\$1 == $n")" \
-			"$(med "$D/fleet.tsv" 8 "\$1 == $n")" \
-			"$(awk -v n="$n" '$1 == n { print $4 + $5 }' "$D/fleet.tsv" |
-				sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
-	done
-	echo
-	awk -v a="$(med "$D/fleet.tsv" 3 "\$1 == $n1")" \
-		-v b="$(med "$D/fleet.tsv" 3 "\$1 == $nf")" -v n="$nf" 'BEGIN {
-		printf "%d boards at once took %.1f times as long as one board alone (%.2f s per board).\n", n, b / a, b / n }'
-	if [ -s "$D/fleet-idle.tsv" ]; then
-		read -r n c pct k <"$D/fleet-idle.tsv"
-		echo
-		printf 'Idle: %s boards up to date, each polling every 10 s: the supervisor used %.2f CPU seconds in 60 s (%.2f%% of one CPU) for %s update checks.\n' \
-			"$n" "$c" "$pct" "$k"
-	fi
-	echo
+	[ -s "$OUT/fleet.md" ] && cat "$OUT/fleet.md"
+	return 0
 }
 
 {

@@ -245,9 +245,12 @@ fi
 
 # The benchmarks of the whole daemon (memory, fleet) run in their own
 # process: they use the end-to-end test helpers, which own their exit trap.
-if run memory || run fleet; then
-	export SRC BIN OUT REPS ONLY MACHINE LOAD COMMIT
+export SRC BIN OUT REPS ONLY MACHINE LOAD COMMIT
+if run memory; then
 	bash "$SRC/bench/daemon.sh" || say "bench: daemon benchmarks failed"
+fi
+if run fleet; then
+	bash "$SRC/bench/fleet.sh" || say "bench: fleet benchmark failed"
 fi
 
 ELAPSED=$(($(date +%s) - START))
