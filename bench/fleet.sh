@@ -50,86 +50,9 @@ for t in jq gnuplot /usr/bin/time; do
 	}
 done
 
-# --- virtual boards ---------------------------------------------------------
-# Started and stopped here, not through bg: a thousand pids in lib.sh's
-# list would be killed again at exit, long after they were reused.
-SIM_PIDS=()
-boards_stop() {
-	local p
-	for p in "${SIM_PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${SIM_PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	SIM_PIDS=()
-}
-trap 'boards_stop; _cleanup' EXIT
-
-# Whether the simulator serves several boards per process.
-sim_multi() { "$SIMBIN" --help 2>&1 | grep -q -- '--boards'; }
-
-# boards_start N IMAGE NAME: N boards running IMAGE; their addresses, one
-# per line, in $T/NAME.addrs.
-boards_start() {
-	local n=$1 img=$2 name=$3 i k per=1 left
-	rm -f "$T/$name".*.out "$T/$name".*.state "$T/$name".*.state.*
-	sim_multi && per=$PER_SIM
-	left=$n
-	k=0
-	while [ "$left" -gt 0 ]; do
-		k=$((k + 1))
-		i=$((left < per ? left : per))
-		if [ "$per" -gt 1 ]; then
-			"$SIMBIN" --boards "$i" --state "$T/$name.$k.state" \
-				--image "$img" --udp 127.0.0.1:0 \
-				>"$T/$name.$k.out" 2>>"$T/$name.err" &
-		else
-			"$SIMBIN" --state "$T/$name.$k.state" --image "$img" \
-				--udp 127.0.0.1:0 \
-				>"$T/$name.$k.out" 2>>"$T/$name.err" &
-		fi
-		SIM_PIDS+=($!)
-		left=$((left - i))
-	done
-	: >"$T/$name.addrs"
-	for i in $(seq 1 "$k"); do
-		wait_for_line "$T/$name.$i.out" '^READY ' 60 || {
-			say "bench: fleet: simulator $i of $k did not start: $(tail -n 2 "$T/$name.err")"
-			return 1
-		}
-	done
-	# One READY line per board.
-	for i in $(seq 1 "$k"); do
-		for _ in $(seq 1 100); do
-			[ "$(grep -c '^READY ' "$T/$name.$i.out")" -ge \
-				"$((i < k || n % per == 0 ? per : n % per))" ] && break
-			sleep 0.1
-		done
-		sed -n 's/^READY [a-z]* //p' "$T/$name.$i.out" >>"$T/$name.addrs"
-	done
-	[ "$(wc -l <"$T/$name.addrs")" -eq "$n" ] || {
-		say "bench: fleet: $(wc -l <"$T/$name.addrs") of $n boards started"
-		return 1
-	}
-}
-
-# fleet_config OUT ADDRS STATE_DIR [EXTRA-JSON]: one device per address,
-# all sharing one key (the test server tells devices apart by id).
-fleet_config() {
-	local i=0 a
-	while read -r a; do
-		i=$((i + 1))
-		ln -sf fleet.key "$T/keys/b$i.key"
-		printf 'b%d\t%s\n' "$i" "$a"
-	done <"$2" | jq -R -s --arg s "$URL" --arg k "$T/keys" --arg st "$3" \
-		--argjson x "${4:-{\}}" '
-		[split("\n")[] | select(length > 0) | split("\t") |
-		 {name: .[0], id: ("id-" + .[0]), dev_type: "fleet",
-		  key: (.[0] + ".key"), update_interval: "10s",
-		  transport: {type: "udp", address: .[1]}}] as $d |
-		{server: $s, key_dir: $k, state_dir: $st, update_interval: "10s",
-		 retries: 3,
-		 timeouts: {request: "5s", erase: "30s", reboot: "30s",
-		            confirm: "30s", stall: "30s"},
-		 devices: $d} + $x' >"$1"
-}
+# Boards come from tests/e2e-lib.sh (e2e_fleet): several per simulator
+# process when the simulator can serve several (FLEET_BOARDS_PER_SIM).
+export E2E_BOARDS_PER_SIM=$PER_SIM
 
 # --- sampling ---------------------------------------------------------------
 alive() {
@@ -210,8 +133,12 @@ run_once() {
 	cli=$BIN/rdfm-mcumgr-client
 	[ "$who" = baseline ] && cli=$BASE_BIN/rdfm-mcumgr-client
 	name=$who-$n-$rep-$lim
-	boards_start "$n" "$T/old.bin" "$name" || { boards_stop; return 1; }
-	fleet_config "$T/$name.json" "$T/$name.addrs" "$T/st-$name"
+	e2e_fleet "$n" "$T/old.bin" "$name" || {
+		say "bench: fleet: $n boards did not start: $(tail -n 2 "$T/$name.err")"
+		e2e_fleet_stop
+		return 1
+	}
+	e2e_fleet_config "$T/$name.json" "$T/$name.addrs" "$T/st-$name"
 	(
 		ulimit -Sn "$lim" || exit 2
 		exec /usr/bin/time -o "$T/$name.time" -f '%e %U %S' \
@@ -220,7 +147,7 @@ run_once() {
 	local tp=$!
 	sample "$tp"
 	wait "$tp"
-	boards_stop
+	e2e_fleet_stop
 	# (time says "Command exited with non-zero status" first on failure)
 	read -r wall user sys < <(tail -n 1 "$T/$name.time")
 	ok=$(grep -c 'msg="Update successful"' "$T/$name.log")
@@ -228,7 +155,7 @@ run_once() {
 		"$lim" "$wall" "$user" "$sys" "$ok" "$S_FDS" "$S_HWM" \
 		"$S_SPSS" "$S_WPSS" "$S_TPSS" "$S_NW" >>"$T/fleet.tsv"
 	say "bench: fleet: $who, $n boards (soft limit $lim): ${wall}s, $ok updated, $S_FDS descriptors, supervisor RSS ${S_HWM} KiB, PSS ${S_SPSS}+${S_WPSS} KiB"
-	rm -rf "$T/st-$name" "$T/$name".*.state "$T/$name".*.state.*
+	rm -rf "$T/st-$name" "$T/$name".*.state "$T/$name".*.out
 }
 
 # idle CLIENT N: N up-to-date boards polling every 10 s; one line of
@@ -237,8 +164,8 @@ idle() {
 	local who=$1 n=$2 cli sup c0 c1 k0 k1 name=idle-$1
 	cli=$BIN/rdfm-mcumgr-client
 	[ "$who" = baseline ] && cli=$BASE_BIN/rdfm-mcumgr-client
-	boards_start "$n" "$T/f.bin" "$name" || { boards_stop; return 1; }
-	fleet_config "$T/$name.json" "$T/$name.addrs" "$T/st-$name"
+	e2e_fleet "$n" "$T/f.bin" "$name" || { e2e_fleet_stop; return 1; }
+	e2e_fleet_config "$T/$name.json" "$T/$name.addrs" "$T/st-$name"
 	(
 		ulimit -Sn "$(ulimit -Hn)"
 		exec "$cli" -c "$T/$name.json"
@@ -253,7 +180,7 @@ idle() {
 	k1=$(grep -c '"/api/v1/update/check"' "$SLOG")
 	kill -TERM "$sup"
 	wait "$sup"
-	boards_stop
+	e2e_fleet_stop
 	echo "$who $n $IDLE_S $((c1 - c0)) $((k1 - k0)) $(getconf CLK_TCK)" \
 		>>"$T/fleet-idle.tsv"
 	say "bench: fleet: $who idle, $n boards: $((c1 - c0)) ticks in ${IDLE_S}s, $((k1 - k0)) checks"
@@ -267,7 +194,6 @@ e2e_image "$T/old.bin" 1.0.0 1 2000
 e2e_image "$T/f.bin" 2.0.0 9 $((65536 - 552))
 e2e_artifact "$T/f.rdfm" "$T/f.bin" fleet 2.0.0
 e2e_package "$T/f.rdfm" 2.0.0 fleet >/dev/null
-e2e_key fleet
 : >"$T/fleet.tsv"
 : >"$T/fleet-idle.tsv"
 HARD=$(ulimit -Hn)

@@ -180,3 +180,81 @@ count() { grep -Ec "$2" "$1"; }
 
 # show_log FILE: the last lines of a log, as TAP comments (on failure).
 show_log() { tail -n "${2:-30}" "$1" | sed 's/^/# /'; }
+
+# --- fleets (many UDP boards at once) ---------------------------------------
+FLEET_PIDS=()
+
+# e2e_fleet N IMAGE NAME [SIM ARGS...]: N virtual UDP boards running IMAGE,
+# started side by side (several per simulator process when the simulator
+# can: E2E_BOARDS_PER_SIM, default 50); their addresses, one per line, in
+# $T/NAME.addrs.
+e2e_fleet() {
+	local n=$1 img=$2 name=$3 per=1 left=$1 k=0 i want
+	shift 3
+	"$SIMBIN" --help 2>&1 | grep -q -- '--boards' &&
+		per=${E2E_BOARDS_PER_SIM:-50}
+	rm -f "$T/$name".*.out "$T/$name".*.state
+	while [ "$left" -gt 0 ]; do
+		k=$((k + 1))
+		i=$((left < per ? left : per))
+		if [ "$per" -gt 1 ]; then
+			"$SIMBIN" --boards "$i" --state "$T/$name.$k.state" \
+				--image "$img" --udp 127.0.0.1:0 "$@" \
+				>"$T/$name.$k.out" 2>>"$T/$name.err" &
+		else
+			"$SIMBIN" --state "$T/$name.$k.state" --image "$img" \
+				--udp 127.0.0.1:0 "$@" \
+				>"$T/$name.$k.out" 2>>"$T/$name.err" &
+		fi
+		FLEET_PIDS+=($!)
+		_bg_pids+=($!)
+		left=$((left - i))
+	done
+	: >"$T/$name.addrs"
+	for i in $(seq 1 "$k"); do
+		want=$per
+		[ "$i" -eq "$k" ] && want=$((n - (k - 1) * per))
+		wait_for_line "$T/$name.$i.out" '^READY ' 60 || return 1
+		while [ "$(grep -c '^READY ' "$T/$name.$i.out")" -lt "$want" ]; do
+			sleep 0.1
+		done
+		sed -n 's/^READY [a-z]* //p' "$T/$name.$i.out" >>"$T/$name.addrs"
+	done
+	[ "$(wc -l <"$T/$name.addrs")" -eq "$n" ]
+}
+
+# e2e_fleet_stop: ends every fleet board and forgets their pids (a bench
+# that starts thousands must not kill reused pids at exit).
+e2e_fleet_stop() {
+	local p keep=() f=" ${FLEET_PIDS[*]} "
+	for p in "${FLEET_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${FLEET_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	for p in "${_bg_pids[@]}"; do
+		[[ $f == *" $p "* ]] || keep+=("$p")
+	done
+	_bg_pids=("${keep[@]}")
+	FLEET_PIDS=()
+}
+
+# e2e_fleet_config OUT ADDRS STATE_DIR [GLOBAL-JSON]: a config with one
+# device per address (b1, b2...), every key a link to keys/fleet.key (the
+# test server tells devices apart by id), checks every 10 s.
+e2e_fleet_config() {
+	local i=0 a
+	e2e_key fleet
+	while read -r a; do
+		i=$((i + 1))
+		ln -sf fleet.key "$T/keys/b$i.key"
+		printf 'b%d\t%s\n' "$i" "$a"
+	done <"$2" | jq -R -s --arg s "$URL" --arg k "$T/keys" --arg st "$3" \
+		--argjson x "${4:-{\}}" '
+		[split("\n")[] | select(length > 0) | split("\t") |
+		 {name: .[0], id: ("id-" + .[0]), dev_type: "fleet",
+		  key: (.[0] + ".key"), update_interval: "10s",
+		  transport: {type: "udp", address: .[1]}}] as $d |
+		{server: $s, key_dir: $k, state_dir: $st, update_interval: "10s",
+		 retries: 3,
+		 timeouts: {request: "5s", erase: "30s", reboot: "30s",
+		            confirm: "30s", stall: "30s"},
+		 devices: $d} + $x' >"$1"
+}
