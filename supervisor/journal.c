@@ -203,7 +203,7 @@ journal_write(const char *kind, const char *id, const struct journal_entry *e,
 	size_t len, off = 0;
 	int fd, dirfd, ret = -1;
 
-	if (e->nmembers > JOURNAL_MAX_MEMBERS) {
+	if (e->nmembers > JOURNAL_MAX_MEMBERS || e->nmembers > e->cap) {
 		snprintf(err, errcap, "journal entry has too many members");
 		return -1;
 	}
@@ -283,6 +283,19 @@ get_str(json_object *o, const char *key, char *buf, size_t cap, bool required)
 	return 0;
 }
 
+void
+journal_entry_clear(struct journal_entry *e)
+{
+	struct journal_member *m = e->members;
+	size_t cap = e->cap;
+
+	memset(e, 0, sizeof(*e));
+	if (m != NULL)
+		memset(m, 0, cap * sizeof(*m));
+	e->members = m;
+	e->cap = cap;
+}
+
 static int
 parse_entry(json_object *o, const char *kind, const char *id,
             struct journal_entry *e, char *why, size_t whycap)
@@ -291,7 +304,7 @@ parse_entry(json_object *o, const char *kind, const char *id,
 	char buf[128];
 	size_t i, n;
 
-	memset(e, 0, sizeof(*e));
+	journal_entry_clear(e);
 	if (!json_object_is_type(o, json_type_object)) {
 		snprintf(why, whycap, "not a JSON object");
 		return -1;
@@ -339,6 +352,12 @@ parse_entry(json_object *o, const char *kind, const char *id,
 	    !json_object_is_type(ms, json_type_array) ||
 	    (n = json_object_array_length(ms)) > JOURNAL_MAX_MEMBERS) {
 		snprintf(why, whycap, "bad members");
+		return -1;
+	}
+	if (n > e->cap) {
+		snprintf(why, whycap,
+		         "%zu members, more than the %zu configured", n,
+		         e->cap);
 		return -1;
 	}
 	e->nmembers = n;

@@ -42,8 +42,17 @@ struct journal_entry {
 	char target_version[32];
 	unsigned int attempt;
 	size_t nmembers; /* a single device is one member */
-	struct journal_member members[JOURNAL_MAX_MEMBERS];
+	/*
+	 * The members, in storage the caller provides for cap of them (at
+	 * most JOURNAL_MAX_MEMBERS): a single device's machine keeps room
+	 * for one, not for a group's 32.
+	 */
+	size_t cap;
+	struct journal_member *members;
 };
+
+/* Every field cleared, the storage (members, cap) kept and zeroed. */
+void journal_entry_clear(struct journal_entry *e);
 
 const char *journal_phase_name(enum journal_phase p);
 int journal_phase_parse(const char *s, enum journal_phase *p);

@@ -323,7 +323,7 @@ journal_step(struct machine *m, enum journal_phase p)
 static bool
 journal_idle(struct machine *m)
 {
-	memset(&m->j, 0, sizeof(m->j));
+	journal_entry_clear(&m->j);
 	m->j.phase = JP_IDLE;
 	return journal_save(m);
 }
@@ -1450,7 +1450,7 @@ fill_journal(struct machine *m)
 {
 	size_t i;
 
-	memset(&m->j, 0, sizeof(m->j));
+	journal_entry_clear(&m->j);
 	m->j.phase = JP_IDLE;
 	snprintf(m->j.artifact_sha256, sizeof(m->j.artifact_sha256), "%s",
 	         m->sha);
@@ -1978,7 +1978,8 @@ on_cycle_timer(evutil_socket_t fd, short ev, void *arg)
 /* --- life cycle ----------------------------------------------------------- */
 
 static struct machine *
-machine_alloc(const struct machine_env *env, size_t n, EVP_PKEY *key)
+machine_alloc(const struct machine_env *env, size_t n, size_t jcap,
+              EVP_PKEY *key)
 {
 	struct machine *m = xcalloc(1, sizeof(*m));
 
@@ -1986,6 +1987,9 @@ machine_alloc(const struct machine_env *env, size_t n, EVP_PKEY *key)
 	m->key = key;
 	m->first_cycle = true;
 	m->mb = xcalloc(n, sizeof(*m->mb));
+	/* A device's record has one member: no room for a group's 32. */
+	m->j.cap = jcap;
+	m->j.members = xcalloc(jcap, sizeof(*m->j.members));
 	if ((m->cycle_ev = evtimer_new(env->base, on_cycle_timer, m)) == NULL)
 		fatalx("cannot create a timer", NULL);
 	return m;
@@ -2027,7 +2031,7 @@ struct machine *
 machine_new_device(const struct machine_env *env, const struct device_cfg *c,
                    EVP_PKEY *key, char *err, size_t errcap)
 {
-	struct machine *m = machine_alloc(env, 1, key);
+	struct machine *m = machine_alloc(env, 1, 1, key);
 
 	m->name = c->name;
 	m->id = c->id;
@@ -2060,7 +2064,7 @@ machine_new_group(const struct machine_env *env, const struct group_cfg *c,
 		EVP_PKEY_free(key);
 		return NULL;
 	}
-	m = machine_alloc(env, c->nmembers, key);
+	m = machine_alloc(env, c->nmembers, JOURNAL_MAX_MEMBERS, key);
 	m->group = true;
 	m->name = c->name;
 	m->id = c->id;
@@ -2117,9 +2121,9 @@ machine_start(struct machine *m)
 		            : "The journal entry is unreadable; reading the "
 		              "members instead",
 		    "error=%s", log_q(err));
-		memset(&m->j, 0, sizeof(m->j));
+		journal_entry_clear(&m->j);
 	} else if (r == 1) {
-		memset(&m->j, 0, sizeof(m->j));
+		journal_entry_clear(&m->j);
 	} else if (decide_in_flight(m->j.phase) && !journal_fits(m)) {
 		say(m, NULL, LOG_LEVEL_ERROR,
 		    "The journal entry does not match the configured boards; "
@@ -2229,6 +2233,7 @@ machine_free(struct machine *m)
 	event_free(m->cycle_ev);
 	EVP_PKEY_free(m->key);
 	free(m->mb);
+	free(m->j.members);
 	free(m->workdir);
 	free(m);
 }

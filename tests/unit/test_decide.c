@@ -153,10 +153,14 @@ test_forward(void **state)
 static struct journal_entry
 entry(enum journal_phase p, size_t n)
 {
+	static struct journal_member room[JOURNAL_MAX_MEMBERS];
 	struct journal_entry e;
 	size_t i;
 
 	memset(&e, 0, sizeof(e));
+	memset(room, 0, sizeof(room));
+	e.members = room;
+	e.cap = JOURNAL_MAX_MEMBERS;
 	e.phase = p;
 	e.nmembers = n;
 	for (i = 0; i < n; i++)

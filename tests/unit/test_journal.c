@@ -40,10 +40,24 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* An entry with room for a group's members, as a group's machine has. */
+static struct journal_entry *
+roomy(struct journal_entry *e)
+{
+	static struct journal_member pool[8][JOURNAL_MAX_MEMBERS];
+	static size_t next;
+
+	memset(e, 0, sizeof(*e));
+	e->members = pool[next++ % 8];
+	e->cap = JOURNAL_MAX_MEMBERS;
+	journal_entry_clear(e);
+	return e;
+}
+
 static void
 fill(struct journal_entry *e)
 {
-	memset(e, 0, sizeof(*e));
+	roomy(e);
 	e->phase = JP_RESETTING;
 	strcpy(e->artifact_sha256, "ab01");
 	strcpy(e->target_version, "1.2.3+4");
@@ -67,6 +81,7 @@ test_round_trip(void **state)
 
 	(void)state;
 	fill(&in);
+	roomy(&out);
 	assert_int_equal(journal_write("group", "gr1", &in, err, sizeof(err)),
 	                 0);
 	assert_int_equal(journal_read("group", "gr1", &out, err, sizeof(err)),
@@ -94,6 +109,7 @@ test_absent_and_remove(void **state)
 	char err[256];
 
 	(void)state;
+	roomy(&e);
 	assert_int_equal(journal_read("device", "nope", &e, err, sizeof(err)),
 	                 1);
 	fill(&e);
@@ -114,6 +130,7 @@ test_id_escaping(void **state)
 
 	(void)state;
 	fill(&e);
+	roomy(&out);
 	assert_int_equal(
 	    journal_write("device", "11:22:33:44:55:66", &e, err, sizeof(err)),
 	    0);
@@ -212,6 +229,7 @@ test_corrupt(void **state)
 	size_t i;
 
 	(void)state;
+	roomy(&e);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		write_raw("device-c.json", cases[i].text);
 		err[0] = '\0';
@@ -222,6 +240,35 @@ test_corrupt(void **state)
 			fail_msg("case %zu: error '%s' lacks '%s'", i, err,
 			         cases[i].why);
 	}
+}
+
+/*
+ * A single device's machine has room for one member: a record with more
+ * is refused with the reason, never written past its room.
+ */
+static void
+test_room(void **state)
+{
+	struct journal_member one;
+	struct journal_entry in, e = {.cap = 1, .members = &one};
+	char err[256];
+
+	(void)state;
+	fill(&in);
+	assert_int_equal(journal_write("device", "r", &in, err, sizeof(err)),
+	                 0);
+	assert_int_equal(journal_read("device", "r", &e, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "2 members, more than the 1 configured"));
+	in.nmembers = 1;
+	assert_int_equal(journal_write("device", "r", &in, err, sizeof(err)),
+	                 0);
+	assert_int_equal(journal_read("device", "r", &e, err, sizeof(err)), 0);
+	assert_int_equal(e.nmembers, 1);
+	assert_string_equal(e.members[0].name, "udp-left");
+	/* Nor written from more members than its room. */
+	e.nmembers = 2;
+	assert_int_equal(journal_write("device", "r", &e, err, sizeof(err)),
+	                 -1);
 }
 
 static void
@@ -283,6 +330,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_id_escaping, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_temp_left, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_room, setup, teardown),
 	    cmocka_unit_test(test_phase_names),
 	    cmocka_unit_test(test_crashpoint),
 	};
