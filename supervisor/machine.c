@@ -40,6 +40,8 @@
 #define CONVERGE_MAX_STEPS 8
 /* The first cycles of a fleet spread over at most this. */
 #define FIRST_JITTER_MS 10000
+/* Cycles start on a grid this coarse, so that a fleet's share wakeups. */
+#define CYCLE_GRID_MS 1000
 
 enum step {
 	S_IDLE,
@@ -499,6 +501,27 @@ member_done(struct member *mb, bool ok, const char *fmt, ...)
 
 /* --- end of a cycle ------------------------------------------------------- */
 
+/*
+ * The next cycle in ms, rounded up to a grid of the monotonic clock (a
+ * tenth of the delay, at most CYCLE_GRID_MS): a thousand boards polling
+ * every 10 s then wake the daemon once a second for a hundred cycles, not
+ * a hundred times, and no delay grows by more than a tenth.
+ */
+static void
+cycle_timer(struct machine *m, int64_t ms)
+{
+	uint64_t now = now_ms(), at, grid = 0;
+
+	if (ms > 0)
+		grid = ms / 10 < CYCLE_GRID_MS ? (uint64_t)(ms / 10)
+		                               : CYCLE_GRID_MS;
+	if (grid > 1) {
+		at = now + (uint64_t)ms + grid - 1;
+		ms = (int64_t)(at - at % grid - now);
+	}
+	timer_ms(m->cycle_ev, ms);
+}
+
 static void
 cycle_end(struct machine *m, enum outcome o, int64_t delay_ms)
 {
@@ -514,7 +537,7 @@ cycle_end(struct machine *m, enum outcome o, int64_t delay_ms)
 		m->env->idle(m->env->arg);
 		return;
 	}
-	timer_ms(m->cycle_ev, delay_ms);
+	cycle_timer(m, delay_ms);
 }
 
 static void fail(struct machine *m, enum fail_kind kind, enum step at,
@@ -2130,7 +2153,7 @@ machine_start(struct machine *m)
 		    "ignoring it",
 		    "members=%zu", m->j.nmembers);
 	}
-	timer_ms(m->cycle_ev, first_delay(m));
+	cycle_timer(m, first_delay(m));
 }
 
 void
