@@ -75,6 +75,7 @@ static const char *const top_keys[] = {"server",
                                        "download_min_rate",
                                        "download_grace",
                                        "timeouts",
+                                       "log_format",
                                        NULL};
 static const char *const device_keys[] = {"name",
                                           "id",
@@ -1251,6 +1252,26 @@ apply_overrides(struct config *c, const struct config_overrides *ov)
 }
 
 /* The scalar keys of the top level; -1 when one is wrong. */
+/* "text" (key=value lines, the default) or "json" (an object per line). */
+static int
+parse_log_format(struct parse *p, json_object *root, struct config *c)
+{
+	char *f = NULL;
+	int ret = 0;
+
+	if (get_str(p, root, "", "log_format", NULL, &f) == -1)
+		return -1;
+	if (f == NULL || strcmp(f, "text") == 0)
+		c->log_json = false;
+	else if (strcmp(f, "json") == 0)
+		c->log_json = true;
+	else
+		ret = perr(p, "log_format", "\"%s\" is not a log format "
+		           "(expected \"text\" or \"json\")", f);
+	free(f);
+	return ret;
+}
+
 static int
 parse_top_scalars(struct parse *p, struct config *c, json_object *root)
 {
@@ -1276,6 +1297,7 @@ parse_top_scalars(struct parse *p, struct config *c, json_object *root)
 	               &c->download_min_rate) == -1;
 	bad |= get_duration(p, root, "", "download_grace",
 	                    &c->download_grace_ms) == -1;
+	bad |= parse_log_format(p, root, c) == -1;
 	return bad ? -1 : 0;
 }
 

@@ -106,6 +106,7 @@ struct config {
 	int64_t spool_max_bytes;
 	int64_t download_min_rate; /* bytes per second */
 	int64_t download_grace_ms;
+	bool log_json; /* log_format "json": one JSON object per log line */
 	struct timeouts_cfg timeouts;
 	size_t ndevices;
 	struct device_cfg *devices;

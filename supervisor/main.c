@@ -1153,6 +1153,11 @@ run_daemon(void)
 
 	if ((c = load_for_daemon(true, err, sizeof(err))) == NULL)
 		return EX_CONFIG;
+	if (c->log_json) {
+		/* From here on; workers take it from the environment. */
+		setenv("RDFM_LOG_FORMAT", "json", 1);
+		log_setformat(LOG_JSON);
+	}
 	log_info("Configuration loaded", "file=%s devices=%zu groups=%zu",
 	         log_q(c->path), c->ndevices, c->ngroups);
 	if (make_state_dir(c->state_dir) == -1 ||
