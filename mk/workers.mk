@@ -5,6 +5,7 @@ rdfm-mcumgr-worker-serial_SRCS := \
 	workers/serial/serial.c \
 	common/smp_serial.c \
 	common/engine.c \
+	common/engine_upload.c \
 	common/sandbox.c \
 	common/smp.c \
 	common/smp_cbor.c \
@@ -17,6 +18,7 @@ LIBEXEC_PROGRAMS += rdfm-mcumgr-worker-udp
 rdfm-mcumgr-worker-udp_SRCS := \
 	workers/udp/udp.c \
 	common/engine.c \
+	common/engine_upload.c \
 	common/sandbox.c \
 	common/smp.c \
 	common/smp_cbor.c \
@@ -33,6 +35,7 @@ rdfm-mcumgr-worker-ble_SRCS := \
 	common/att.c \
 	common/smp_ble.c \
 	common/engine.c \
+	common/engine_upload.c \
 	common/sandbox.c \
 	common/smp.c \
 	common/smp_cbor.c \
