@@ -27,6 +27,15 @@
 #include "xmalloc.h"
 
 uint64_t
+engine_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+uint64_t
 engine_now_ms(void)
 {
 	struct timespec ts;
@@ -106,7 +115,6 @@ engine_pending_drop_all(struct engine *e)
 
 	for (i = 0; i < 256 && e->npending > 0; i++)
 		engine_pending_drop(e, &e->pend[i]);
-	e->up.inflight = 0;
 }
 
 static int
@@ -118,6 +126,18 @@ engine_transmit(struct engine *e, struct pending *p)
 	tv.tv_usec = (p->timeout_ms % 1000) * 1000;
 	evtimer_add(p->timer, &tv);
 	if (e->link != LINK_UP)
+		return -1;
+	if (e->ops->send(e->ctx, p->pkt, p->len) == -1) {
+		engine_link_lost(e, "send failed");
+		return -1;
+	}
+	return 0;
+}
+
+int
+engine_resend(struct engine *e, struct pending *p)
+{
+	if (!p->used || e->link != LINK_UP)
 		return -1;
 	if (e->ops->send(e->ctx, p->pkt, p->len) == -1) {
 		engine_link_lost(e, "send failed");
@@ -188,11 +208,11 @@ engine_pending_timeout(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (p->tries < e->retries && e->link == LINK_UP) {
 		p->tries++;
-		if (p->kind == PEND_UPLOAD)
-			e->up.retransmits++;
 		log_debug("retransmit", "seq=%u try=%u", p->seq, p->tries + 1);
 		/* Same sequence number: a late reply to either copy counts. */
 		engine_transmit(e, p);
+		if (p->kind == PEND_UPLOAD)
+			engine_upload_timed_out(e, p);
 		return;
 	}
 	engine_pending_drop(e, p);
@@ -410,9 +430,8 @@ static void
 engine_op_clear(struct engine *e)
 {
 	free(e->op.text);
-	free(e->up.buf);
 	memset(&e->op, 0, sizeof(e->op));
-	memset(&e->up, 0, sizeof(e->up));
+	engine_upload_clear(e);
 }
 
 void
@@ -920,6 +939,7 @@ engine_new(struct event_base *base, const struct link_ops *ops, void *ctx,
 	e->retry_ev = evtimer_new(base, engine_link_retry, e);
 	if (e->lost_ev == NULL || e->retry_ev == NULL)
 		fatalx("cannot create engine events", NULL);
+	engine_upload_init(e);
 	return e;
 }
 
@@ -935,6 +955,7 @@ engine_free(struct engine *e)
 		if (e->pend[i].timer != NULL)
 			event_free(e->pend[i].timer);
 	engine_op_clear(e);
+	engine_upload_free(e);
 	if (e->link == LINK_UP)
 		e->ops->close(e->ctx);
 	if (e->link_fd != -1)

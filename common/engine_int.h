@@ -53,18 +53,34 @@ struct pending {
 	uint8_t *pkt;
 	size_t len;
 	uint32_t off, dlen; /* upload: data offset and length */
+	uint32_t pkt_no;    /* upload: numbered in sending order */
+	uint64_t t_sent_us; /* upload: last (re)sent */
+	bool resent;        /* upload: its reply times no round trip */
 	unsigned int tries;
 	int timeout_ms;
 	struct event *timer;
 };
 
+/*
+ * What the pipeline learnt about its board's capacity; it outlives uploads
+ * (and, through the supervisor, the worker).  window 0: nothing yet.
+ */
+struct upload_learnt {
+	unsigned int window;     /* packets in flight the board took */
+	unsigned int grow_after; /* clean packets before trying one more */
+};
+
+/*
+ * The pipeline of one board: the upload running (if any), the window
+ * controller, and what was learnt.  engine_upload_clear() ends an upload
+ * and keeps learnt and the timer.
+ */
 struct upload {
 	uint32_t image;
 	uint32_t total;
 	uint8_t sha[SMP_HASH_LEN];
 	bool has_sha;
 	uint32_t chunk_size; /* IPC chunk */
-	unsigned int window;
 	struct smp_upload_plan plan;
 	bool first_inflight; /* the first packet (off 0) is out */
 	bool first_done;     /* and answered: pipeline from here */
@@ -80,8 +96,27 @@ struct upload {
 	size_t buf_len;
 	unsigned int credit_out; /* granted, not yet received */
 	uint32_t start_off;      /* the board's offset at the first reply */
-	uint32_t retransmits;
 	uint64_t t_start, t_progress;
+
+	/* The window controller (engine_upload.c explains it). */
+	unsigned int fixed;      /* UploadBegin.window: no learning */
+	unsigned int window;     /* packets allowed in flight now */
+	unsigned int window_max; /* what the board's parameters allow */
+	unsigned int grow_after; /* clean acks needed before window + 1 */
+	unsigned int clean;      /* acks since the window last changed */
+	bool probing;            /* the window grew and has not proved it */
+	uint32_t pkt_seq;        /* upload packets sent so far */
+	uint32_t loss_mark;      /* losses of packets below: counted */
+	bool have_rtt;
+	double srtt_us, rttvar_us;
+	uint64_t t_reply_us;    /* the last reply to an upload packet */
+	unsigned int backoff;   /* early resends since the last reply */
+	struct event *loss_ev;  /* no reply for too long: a loss */
+	Ipc__UploadLearnt hint; /* from UploadBegin */
+	bool has_hint;
+
+	uint32_t retransmits, rewinds, losses;
+	struct upload_learnt learnt;
 };
 
 struct op {
@@ -151,8 +186,17 @@ void engine_op_reply(struct engine *e, Ipc__Reply *r);
 void engine_op_fail(struct engine *e, Ipc__Reply__Status status,
                     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void engine_fail_board(struct engine *e, int rc, const struct smp_err *err);
+/* Send a pending request again now, leaving its timeout as it is. */
+int engine_resend(struct engine *e, struct pending *p);
+uint64_t engine_now_us(void);
 
 /* engine_upload.c: the pipeline, for the engine. */
+void engine_upload_init(struct engine *e);
+void engine_upload_free(struct engine *e);
+/* The operation ended: forget the upload, keep what was learnt. */
+void engine_upload_clear(struct engine *e);
+/* A packet was sent again after its full timeout. */
+void engine_upload_timed_out(struct engine *e, struct pending *p);
 void engine_upload_begin(struct engine *e);
 void engine_upload_reply(struct engine *e, struct pending *p,
                          const uint8_t *pkt, size_t len);

@@ -1,9 +1,26 @@
 /*
  * The worker engine's upload pipeline: an image streamed from the
  * supervisor under credit-based flow control, re-cut into SMP packets
- * sized for the board, kept in flight under a window, and resent from
- * wherever the board's replies say it is.
+ * sized for the board, kept in flight under a window that learns what the
+ * board takes, and resent from wherever the board's replies say it is.
+ *
+ * The window.  MCUmgr's parameters promise buf_count packet buffers, but
+ * what a board really absorbs depends on the stack beneath them (Zephyr's
+ * UART driver keeps two 128-byte lines; network and Bluetooth buffers
+ * differ again), so buf_count - 1 is where the window starts, not a
+ * promise.  Every sign of lost capacity halves it at once (at least 1,
+ * which is stop-and-wait): the board asking for an earlier offset (a
+ * rewind), a reply missing while a later one arrived, no reply within a
+ * few round trips (the early-loss timer, long before the request
+ * timeout), a packet resent after its full timeout.  While packets are
+ * acknowledged cleanly it grows by one after grow_after of them; a window
+ * that fails before proving itself doubles grow_after, so a board that
+ * cannot take more is probed ever more rarely.  What was learnt stays for
+ * the board's next upload, in this worker and, through UploadResult and
+ * UploadProgress, in the supervisor, which hands it back in UploadBegin.
+ * The same for every transport: nothing here knows the link.
  */
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +35,26 @@
 #include "smp.h"
 #include "xmalloc.h"
 
-static void engine_upload_pump(struct engine *);
+/* Clean acks before the first try of a window one larger. */
+#define GROW_AFTER_MIN 8
+/* ... and at most, for a board that never takes more. */
+#define GROW_AFTER_MAX 1024
+/* The early-loss timer never fires sooner: a loaded host is late. */
+#define RTO_MIN_US 50000
+
+static void upload_pump(struct engine *);
+static void upload_lost(struct engine *, const struct pending *, const char *);
 
 static void
-engine_send_credit(struct engine *e, unsigned int n)
+upload_learnt_ipc(const struct upload *u, Ipc__UploadLearnt *l)
+{
+	ipc__upload_learnt__init(l);
+	l->window = u->window;
+	l->grow_after = u->grow_after;
+}
+
+static void
+send_credit(struct engine *e, unsigned int n)
 {
 	Ipc__Envelope env;
 	Ipc__UploadCredit c;
@@ -35,7 +68,7 @@ engine_send_credit(struct engine *e, unsigned int n)
 }
 
 static void
-engine_send_rewind(struct engine *e, uint32_t off)
+send_rewind(struct engine *e, uint32_t off)
 {
 	Ipc__Envelope env;
 	Ipc__UploadRewind r;
@@ -49,10 +82,11 @@ engine_send_rewind(struct engine *e, uint32_t off)
 }
 
 static void
-engine_send_progress(struct engine *e, bool force)
+send_progress(struct engine *e, bool force)
 {
 	Ipc__Envelope env;
 	Ipc__UploadProgress p;
+	Ipc__UploadLearnt l;
 	uint64_t t = engine_now_ms();
 
 	if (!force && t - e->up.t_progress < ENGINE_PROGRESS_MS)
@@ -62,39 +96,60 @@ engine_send_progress(struct engine *e, bool force)
 	ipc__upload_progress__init(&p);
 	p.offset = e->up.acked;
 	p.total = e->up.total;
+	if (!e->up.fixed) {
+		upload_learnt_ipc(&e->up, &l);
+		p.learnt = &l;
+	}
 	env.body_case = IPC__ENVELOPE__BODY_UPLOAD_PROGRESS;
 	env.upload_progress = &p;
 	engine_send(e, &env, e->op.req_id, e->op.board_id);
 }
 
 static void
-engine_upload_finish(struct engine *e)
+upload_finish(struct engine *e)
 {
+	struct upload *u = &e->up;
 	Ipc__UploadResult ur;
+	Ipc__UploadLearnt l;
 	Ipc__Reply r;
-	uint64_t elapsed = engine_now_ms() - e->up.t_start;
+	uint64_t elapsed = engine_now_ms() - u->t_start;
 
-	engine_send_progress(e, true);
+	send_progress(e, true);
 	log_info("upload done",
 	         "bytes=%u elapsed_ms=%llu window=%u chunk=%zu "
-	         "retransmits=%u",
-	         e->up.total - e->up.start_off, (unsigned long long)elapsed,
-	         e->up.window, e->up.plan.chunk, e->up.retransmits);
+	         "pkt_limit=%zu rewinds=%u retransmits=%u",
+	         u->total - u->start_off, (unsigned long long)elapsed,
+	         u->window, u->plan.chunk, u->plan.pkt_limit, u->rewinds,
+	         u->retransmits);
 	ipc__upload_result__init(&ur);
-	ur.bytes = e->up.total - e->up.start_off;
+	ur.bytes = u->total - u->start_off;
 	ur.elapsed_ms = elapsed;
-	ur.window = e->up.window;
-	ur.chunk = e->up.plan.chunk;
-	ur.retransmits = e->up.retransmits;
+	ur.window = u->window;
+	ur.chunk = u->plan.chunk;
+	ur.retransmits = u->retransmits;
+	ur.rewinds = u->rewinds;
+	if (!u->fixed) {
+		upload_learnt_ipc(u, &l);
+		ur.learnt = &l;
+	}
 	ipc__reply__init(&r);
 	r.result_case = IPC__REPLY__RESULT_UPLOAD;
 	r.upload = &ur;
 	engine_op_reply(e, &r);
 }
 
+/* Drop every packet in flight: the board's offset decides what follows. */
+static void
+upload_drop_inflight(struct engine *e)
+{
+	engine_pending_drop_all(e);
+	e->up.inflight = 0;
+	evtimer_del(e->up.loss_ev);
+}
+
 /* Grant the supervisor credit for the buffer space not yet promised. */
 static void
-engine_upload_grant(struct engine *e)
+upload_grant(struct engine *e)
 {
 	struct upload *u = &e->up;
 	uint64_t promised, want_end;
@@ -116,12 +171,12 @@ engine_upload_grant(struct engine *e)
 	if (n == 0)
 		return;
 	u->credit_out += n;
-	engine_send_credit(e, n);
+	send_credit(e, n);
 }
 
 /* Ask the supervisor to continue from off; drop what is buffered. */
 static void
-engine_upload_rewind(struct engine *e, uint32_t off)
+upload_rewind(struct engine *e, uint32_t off)
 {
 	struct upload *u = &e->up;
 
@@ -129,13 +184,13 @@ engine_upload_rewind(struct engine *e, uint32_t off)
 	u->buf_off = off;
 	u->buf_len = 0;
 	u->credit_out = 0;
-	engine_send_rewind(e, off);
-	engine_upload_grant(e);
+	send_rewind(e, off);
+	upload_grant(e);
 }
 
 /* Forget buffered bytes the board has acknowledged. */
 static void
-engine_upload_trim(struct upload *u)
+upload_trim(struct upload *u)
 {
 	size_t d;
 
@@ -149,8 +204,194 @@ engine_upload_trim(struct upload *u)
 	u->buf_len -= d;
 }
 
+/* --- the window controller ------------------------------------------- */
+
+/* How long without any reply before the oldest packet counts as lost. */
+static uint64_t
+upload_rto_us(const struct upload *u, const struct engine *e)
+{
+	double rto = u->srtt_us + 4 * u->rttvar_us;
+	uint64_t cap = (uint64_t)e->request_ms * 1000;
+
+	if (rto < 2 * u->srtt_us)
+		rto = 2 * u->srtt_us;
+	if (rto < RTO_MIN_US)
+		rto = RTO_MIN_US;
+	rto *= (double)(1u << (u->backoff < 8 ? u->backoff : 8));
+	return rto > (double)cap ? cap : (uint64_t)rto;
+}
+
+/* The packet in flight that the board should answer next. */
+static struct pending *
+upload_oldest(struct engine *e)
+{
+	struct pending *p, *best = NULL;
+	size_t i;
+
+	for (i = 0; i < 256; i++) {
+		p = &e->pend[i];
+		if (p->used && p->kind == PEND_UPLOAD &&
+		    (best == NULL || p->pkt_no < best->pkt_no))
+			best = p;
+	}
+	return best;
+}
+
+/*
+ * (Re)arm the early-loss timer: it fires when nothing was heard for a
+ * retransmission timeout since the last reply or the oldest packet left,
+ * whichever is later.  Only once a round trip was measured, and never for
+ * the first packet, whose erase takes the erase timeout.
+ */
+static void
+upload_arm(struct engine *e)
+{
+	struct upload *u = &e->up;
+	struct pending *p = upload_oldest(e);
+	uint64_t from, at, now = engine_now_us();
+	struct timeval tv;
+
+	evtimer_del(u->loss_ev);
+	if (p == NULL || !u->have_rtt || !u->first_done)
+		return;
+	from = p->t_sent_us > u->t_reply_us ? p->t_sent_us : u->t_reply_us;
+	at = from + upload_rto_us(u, e);
+	at = at > now ? at - now : 0;
+	tv.tv_sec = (time_t)(at / 1000000);
+	tv.tv_usec = (suseconds_t)(at % 1000000);
+	evtimer_add(u->loss_ev, &tv);
+}
+
+/* The early-loss timer: resend the oldest packet now, shrink. */
+static void
+upload_loss_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+	struct upload *u = &e->up;
+	struct pending *p;
+
+	(void)fd;
+	(void)what;
+	if (e->op.kind != OP_UPLOAD || (p = upload_oldest(e)) == NULL)
+		return;
+	upload_lost(e, p, "no reply");
+	u->retransmits++;
+	u->backoff++;
+	p->resent = true;
+	p->t_sent_us = engine_now_us();
+	log_debug("early resend", "seq=%u offset=%u window=%u", p->seq, p->off,
+	          u->window);
+	/* Its own timeout keeps running: a dead board still fails. */
+	if (engine_resend(e, p) == -1)
+		return;
+	upload_arm(e);
+}
+
+/* One round trip measured (RFC 6298's smoothing). */
+static void
+upload_rtt(struct upload *u, const struct pending *p, uint64_t now)
+{
+	double r = (double)(now - p->t_sent_us);
+
+	if (p->resent || p->off == 0)
+		return;
+	if (!u->have_rtt) {
+		u->srtt_us = r;
+		u->rttvar_us = r / 2;
+		u->have_rtt = true;
+		return;
+	}
+	u->rttvar_us = 0.75 * u->rttvar_us + 0.25 * fabs(u->srtt_us - r);
+	u->srtt_us = 0.875 * u->srtt_us + 0.125 * r;
+}
+
+/*
+ * Capacity was lost around packet p: halve the window, once per episode
+ * (losses of packets sent before the last one counted are its echoes).
+ */
+static void
+upload_lost(struct engine *e, const struct pending *p, const char *why)
+{
+	struct upload *u = &e->up;
+	unsigned int was = u->window;
+
+	u->losses++;
+	if (p->pkt_no < u->loss_mark)
+		return;
+	u->loss_mark = u->pkt_seq;
+	if (u->fixed)
+		return;
+	if (u->probing && u->grow_after < GROW_AFTER_MAX)
+		u->grow_after *= 2;
+	u->window = u->window / 2 > 1 ? u->window / 2 : 1;
+	u->clean = 0;
+	u->probing = false;
+	log_debug("upload window shrinks",
+	          "why=%s offset=%u window=%u->%u "
+	          "grow_after=%u",
+	          why, p->off, was, u->window, u->grow_after);
+}
+
+/* A clean acknowledgement: after grow_after of them, one more. */
+static void
+upload_clean(struct upload *u)
+{
+	u->clean++;
+	if (u->fixed || u->window >= u->window_max)
+		return;
+	if (u->probing && u->clean >= u->grow_after)
+		u->probing = false; /* the window proved itself */
+	if (u->clean < u->grow_after)
+		return;
+	u->window++;
+	u->clean = 0;
+	u->probing = true;
+	log_debug("upload window grows", "window=%u grow_after=%u", u->window,
+	          u->grow_after);
+}
+
+/*
+ * Where the window starts: fixed, learnt here, hinted by the supervisor,
+ * or what the parameters allow.  Returns which, for the log.
+ */
+static const char *
+upload_window_start(struct upload *u)
+{
+	struct upload_learnt l = u->learnt;
+	const char *from = "learnt";
+
+	u->window_max = u->plan.window;
+	if (u->window_max == 0)
+		u->window_max = 1;
+	if (u->window_max > ENGINE_MAX_WINDOW)
+		u->window_max = ENGINE_MAX_WINDOW;
+	if (u->fixed) {
+		u->window =
+		    u->fixed < ENGINE_MAX_WINDOW ? u->fixed : ENGINE_MAX_WINDOW;
+		u->window_max = u->window;
+		return "fixed";
+	}
+	if (l.window == 0 && u->has_hint && u->hint.window != 0) {
+		l.window = u->hint.window;
+		l.grow_after = u->hint.grow_after;
+		from = "hint";
+	}
+	if (l.window == 0) {
+		l.window = u->window_max;
+		l.grow_after = GROW_AFTER_MIN;
+		from = "params";
+	}
+	u->window = l.window < u->window_max ? l.window : u->window_max;
+	u->grow_after = l.grow_after < GROW_AFTER_MIN   ? GROW_AFTER_MIN
+	                : l.grow_after > GROW_AFTER_MAX ? GROW_AFTER_MAX
+	                                                : l.grow_after;
+	return from;
+}
+
+/* --- packets ----------------------------------------------------------- */
+
 static int
-engine_upload_send(struct engine *e, uint32_t off, size_t len)
+upload_send(struct engine *e, uint32_t off, size_t len)
 {
 	struct upload *u = &e->up;
 	struct smp_upload_req req;
@@ -187,13 +428,18 @@ engine_upload_send(struct engine *e, uint32_t off, size_t len)
 	}
 	p->off = off;
 	p->dlen = len;
+	p->pkt_no = u->pkt_seq++;
+	p->t_sent_us = engine_now_us();
+	p->resent = false;
 	u->inflight++;
+	if (!evtimer_pending(u->loss_ev, NULL))
+		upload_arm(e);
 	return 0;
 }
 
 /* Send what the window and the buffered data allow. */
 static void
-engine_upload_pump(struct engine *e)
+upload_pump(struct engine *e)
 {
 	struct upload *u = &e->up;
 	uint64_t have_end, coming_end;
@@ -213,12 +459,12 @@ engine_upload_pump(struct engine *e)
 		have_end = (uint64_t)u->buf_off + u->buf_len;
 		coming_end = have_end + (uint64_t)u->credit_out * u->chunk_size;
 		if (u->next_off < u->buf_off || u->next_off > coming_end) {
-			engine_upload_rewind(e, u->next_off);
+			upload_rewind(e, u->next_off);
 			break;
 		}
 		if (u->next_off + len > have_end)
 			break; /* wait for chunks */
-		if (engine_upload_send(e, u->next_off, len) == -1)
+		if (upload_send(e, u->next_off, len) == -1)
 			return;
 		if (u->next_off == 0)
 			u->first_inflight = true;
@@ -226,28 +472,58 @@ engine_upload_pump(struct engine *e)
 	}
 	if (e->op.kind != OP_UPLOAD)
 		return;
-	engine_upload_trim(u);
-	engine_upload_grant(e);
+	upload_trim(u);
+	upload_grant(e);
 }
 
 /*
- * The board's offset acknowledges every packet below it: a packet whose
- * reply was lost need not hold a window slot until its timeout.
+ * The board's offset acknowledges every packet below it.  One still
+ * waiting for its own reply lost that reply (replies come in order): the
+ * board or the link dropped something, a sign of lost capacity.
  */
 static void
-engine_upload_acked(struct engine *e, uint32_t off)
+upload_acked(struct engine *e, uint32_t off, uint32_t answered)
 {
 	struct pending *p;
+	bool missing = false;
 	size_t i;
 
 	for (i = 0; i < 256; i++) {
 		p = &e->pend[i];
-		if (p->used && p->kind == PEND_UPLOAD &&
-		    p->off + p->dlen <= off) {
-			engine_pending_drop(e, p);
-			if (e->up.inflight > 0)
-				e->up.inflight--;
+		if (!p->used || p->kind != PEND_UPLOAD ||
+		    p->off + p->dlen > off)
+			continue;
+		if (p->pkt_no < answered && !missing) {
+			missing = true;
+			upload_lost(e, p, "reply missing");
 		}
+		engine_pending_drop(e, p);
+		if (e->up.inflight > 0)
+			e->up.inflight--;
+	}
+}
+
+/* The board wants earlier data (a packet was lost, or it rebooted). */
+static void
+upload_board_rewinds(struct engine *e, const struct pending *p, uint32_t off,
+                     uint32_t expect)
+{
+	struct upload *u = &e->up;
+
+	log_debug("board rewinds", "offset=%u expected=%u window=%u", off,
+	          expect, u->window);
+	/* The first packet's answer is where a resumed upload stands. */
+	if (p->off != 0) {
+		u->rewinds++;
+		upload_lost(e, p, "rewind");
+	}
+	/* Everything in flight is moot. */
+	upload_drop_inflight(e);
+	u->acked = off;
+	u->next_off = off;
+	if (off == 0) {
+		u->first_inflight = false;
+		u->first_done = false;
 	}
 }
 
@@ -258,7 +534,9 @@ engine_upload_reply(struct engine *e, struct pending *p, const uint8_t *pkt,
 	struct upload *u = &e->up;
 	struct smp_upload_rsp rsp;
 	struct smp_err err;
-	uint32_t expect = p->off + p->dlen, poff = p->off;
+	struct pending copy = *p;
+	uint32_t expect = p->off + p->dlen;
+	uint64_t now = engine_now_us();
 	int rc;
 
 	engine_pending_drop(e, p);
@@ -275,7 +553,9 @@ engine_upload_reply(struct engine *e, struct pending *p, const uint8_t *pkt,
 		    rsp.off, u->total);
 		return;
 	}
-	if (poff == 0 && !u->first_done) {
+	u->t_reply_us = now;
+	u->backoff = 0;
+	if (copy.off == 0 && !u->first_done) {
 		u->first_done = true;
 		/* Any other answer than "took the first packet": resume. */
 		u->start_off = rsp.off == expect ? 0 : rsp.off;
@@ -290,58 +570,84 @@ engine_upload_reply(struct engine *e, struct pending *p, const uint8_t *pkt,
 			return;
 		}
 		u->acked = rsp.off;
-		engine_upload_finish(e);
+		upload_finish(e);
 		return;
 	}
 	if (rsp.off < expect) {
-		/*
-		 * The board wants earlier data (a packet was lost or it
-		 * rebooted): everything in flight is moot.
-		 */
-		log_debug("board rewinds", "offset=%u expected=%u", rsp.off,
-		          expect);
-		engine_pending_drop_all(e);
-		u->acked = rsp.off;
-		u->next_off = rsp.off;
-		if (rsp.off == 0) {
-			u->first_inflight = false;
-			u->first_done = false;
-		}
+		upload_board_rewinds(e, &copy, rsp.off, expect);
 	} else {
-		if (rsp.off > u->acked)
+		upload_rtt(u, &copy, now);
+		if (rsp.off > u->acked) {
 			u->acked = rsp.off;
+			upload_clean(u);
+		}
 		if (rsp.off > u->next_off)
 			u->next_off = rsp.off;
-		engine_upload_acked(e, rsp.off);
+		upload_acked(e, rsp.off, copy.pkt_no);
 	}
-	engine_send_progress(e, false);
-	engine_upload_pump(e);
+	send_progress(e, false);
+	upload_pump(e);
+	if (e->op.kind == OP_UPLOAD)
+		upload_arm(e);
+}
+
+void
+engine_upload_timed_out(struct engine *e, struct pending *p)
+{
+	e->up.retransmits++;
+	p->resent = true;
+	p->t_sent_us = engine_now_us();
+	upload_lost(e, p, "timeout");
+}
+
+/*
+ * The packet size: the board's limit, or a little less when the link
+ * carries that in fewer bytes per byte of image (serial framing fills
+ * whole lines of base64; a packet that spills a few bytes onto a new line
+ * pays for the line's marker and newline).
+ */
+static size_t
+upload_pkt_size(struct engine *e, size_t limit)
+{
+	struct smp_upload_plan plan;
+	size_t n, best = limit, low = limit - limit / 4;
+	double eff, best_eff = 0;
+
+	if (e->ops->wire_len == NULL)
+		return limit;
+	for (n = limit; n >= low && n > 0; n--) {
+		if (smp_plan_upload(n, 0, e->ver, e->up.total, &plan) != 0 ||
+		    plan.chunk == 0)
+			break;
+		eff = (double)plan.chunk / (double)e->ops->wire_len(e->ctx, n);
+		/* Ties go to the larger packet: fewer replies. */
+		if (eff > best_eff * 1.0001) {
+			best_eff = eff;
+			best = n;
+		}
+	}
+	return best;
 }
 
 void
 engine_upload_begin(struct engine *e)
 {
 	struct upload *u = &e->up;
-	size_t cap;
-	unsigned int window;
+	size_t cap, limit = engine_pkt_limit(e);
+	const char *from;
 
-	if (smp_plan_upload(engine_pkt_limit(e), e->params.buf_count, e->ver,
-	                    u->total, &u->plan) != 0 ||
+	if (smp_plan_upload(upload_pkt_size(e, limit), e->params.buf_count,
+	                    e->ver, u->total, &u->plan) != 0 ||
 	    u->plan.chunk == 0 || u->plan.first_chunk == 0) {
 		engine_op_fail(
 		    e, IPC__REPLY__STATUS__BAD_REQUEST,
-		    "no upload plan fits a packet limit of %zu bytes",
-		    engine_pkt_limit(e));
+		    "no upload plan fits a packet limit of %zu bytes", limit);
 		return;
 	}
-	window = u->window != 0 ? u->window : u->plan.window;
-	if (window == 0)
-		window = 1;
-	if (window > ENGINE_MAX_WINDOW)
-		window = ENGINE_MAX_WINDOW;
-	u->window = window;
-	/* Room for a full window behind the acked offset, plus refill. */
-	cap = (size_t)window * u->plan.chunk + u->plan.first_chunk +
+	from = upload_window_start(u);
+	/* Room for the largest window behind the acked offset, plus
+	 * refill. */
+	cap = (size_t)u->window_max * u->plan.chunk + u->plan.first_chunk +
 	      2 * (size_t)u->chunk_size;
 	cap = (cap + u->chunk_size - 1) / u->chunk_size * u->chunk_size;
 	if (cap < 4 * (size_t)u->chunk_size)
@@ -351,10 +657,49 @@ engine_upload_begin(struct engine *e)
 	u->buf = xmalloc(u->buf_hard);
 	u->t_start = engine_now_ms();
 	log_info("upload starts",
-	         "len=%u pkt_limit=%zu chunk=%zu first_chunk=%zu window=%u",
+	         "len=%u pkt_limit=%zu chunk=%zu first_chunk=%zu window=%u "
+	         "window_max=%u window_from=%s grow_after=%u",
 	         u->total, u->plan.pkt_limit, u->plan.chunk,
-	         u->plan.first_chunk, window);
-	engine_upload_grant(e);
+	         u->plan.first_chunk, u->window, u->window_max, from,
+	         u->grow_after);
+	upload_grant(e);
+}
+
+void
+engine_upload_init(struct engine *e)
+{
+	e->up.loss_ev = evtimer_new(e->base, upload_loss_timer, e);
+	if (e->up.loss_ev == NULL)
+		fatalx("cannot create the upload timer", NULL);
+}
+
+void
+engine_upload_free(struct engine *e)
+{
+	engine_upload_clear(e);
+	event_free(e->up.loss_ev);
+	e->up.loss_ev = NULL;
+}
+
+void
+engine_upload_clear(struct engine *e)
+{
+	struct upload *u = &e->up;
+	struct upload_learnt learnt = u->learnt;
+	struct event *ev = u->loss_ev;
+
+	/* An upload that ran adaptively taught something, even if it
+	 * failed. */
+	if (u->buf != NULL && !u->fixed && u->window != 0) {
+		learnt.window = u->window;
+		learnt.grow_after = u->grow_after;
+	}
+	if (ev != NULL)
+		evtimer_del(ev);
+	free(u->buf);
+	memset(u, 0, sizeof(*u));
+	u->learnt = learnt;
+	u->loss_ev = ev;
 }
 
 void
@@ -381,7 +726,13 @@ engine_dispatch_upload_begin(struct engine *e, const Ipc__Envelope *env, int fd)
 	if (e->up.has_sha)
 		memcpy(e->up.sha, b->sha256.data, SMP_HASH_LEN);
 	e->up.chunk_size = b->chunk_size;
-	e->up.window = b->window;
+	e->up.fixed = b->window;
+	e->up.has_hint = b->hint != NULL;
+	if (b->hint != NULL) {
+		ipc__upload_learnt__init(&e->up.hint);
+		e->up.hint.window = b->hint->window;
+		e->up.hint.grow_after = b->hint->grow_after;
+	}
 	engine_op_start(e);
 }
 
@@ -415,14 +766,14 @@ engine_dispatch_upload_chunk(struct engine *e, const Ipc__Envelope *env, int fd)
 		/* More than was granted: start over from here. */
 		log_warnx("chunk beyond the granted credit", "offset=%llu",
 		          (unsigned long long)c->offset);
-		engine_upload_rewind(e, (uint32_t)want);
+		upload_rewind(e, (uint32_t)want);
 		return;
 	}
 	memcpy(u->buf + u->buf_len, c->data.data, c->data.len);
 	u->buf_len += c->data.len;
 	if (u->credit_out > 0)
 		u->credit_out--;
-	engine_upload_pump(e);
+	upload_pump(e);
 }
 
 void

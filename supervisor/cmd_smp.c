@@ -441,6 +441,9 @@ on_upload_done(const Ipc__Reply *reply, void *arg)
 			json_object_object_add(
 			    o, "retransmits",
 			    json_object_new_int64(res->retransmits));
+			json_object_object_add(
+			    o, "rewinds",
+			    json_object_new_int64(upload_rewinds(r->up)));
 		}
 		json_object_object_add(
 		    o, "resumes", json_object_new_int64(upload_resumes(r->up)));
@@ -455,8 +458,9 @@ on_upload_done(const Ipc__Reply *reply, void *arg)
 	printf("uploaded %" PRIu64 " bytes in %.2f s (%.0f B/s)", total,
 	       (double)el / 1000.0, rate);
 	if (res != NULL)
-		printf(", window %u, chunk %u, retransmits %u", res->window,
-		       res->chunk, res->retransmits);
+		printf(", window %u, chunk %u, retransmits %u, rewinds %u",
+		       res->window, res->chunk, res->retransmits,
+		       upload_rewinds(r->up));
 	if (upload_resumes(r->up) > 0)
 		printf(", resumed %u times", upload_resumes(r->up));
 	printf("\n");

@@ -959,7 +959,7 @@ after_upload(struct group *g)
 		roll_back(g);
 		return;
 	}
-	stats_uploaded(&g->stats, g->cycle_bytes, g->cycle_upload_ms);
+	stats_uploaded(&g->stats, g->cycle_bytes, g->cycle_upload_ms, 0, 0);
 	run_all(g, S_VERIFY, verify_member, after_verify);
 }
 
@@ -1022,6 +1022,7 @@ upload_finished(evutil_socket_t fd, short ev, void *arg)
 {
 	struct member *m = arg;
 	uint64_t el = now_ms() - m->up_started_ms, total = upload_total(m->up);
+	uint32_t win = upload_window(m->up), rew = upload_rewinds(m->up);
 
 	(void)fd;
 	(void)ev;
@@ -1049,10 +1050,12 @@ upload_finished(evutil_socket_t fd, short ev, void *arg)
 	}
 	log_info("Upload finished",
 	         "group=%s member=%s bytes=%" PRIu64
-	         " seconds=%.1f bytes_per_s=%.0f",
+	         " seconds=%.1f bytes_per_s=%.0f window=%u rewinds=%u",
 	         log_q(m->g->cfg->name), log_q(m->cfg->name), total,
 	         (double)el / 1000.0,
-	         el != 0 ? (double)total * 1000.0 / (double)el : 0.0);
+	         el != 0 ? (double)total * 1000.0 / (double)el : 0.0, win, rew);
+	/* The group's figures: the last member's window, all rewinds. */
+	stats_uploaded(&m->g->stats, 0, 0, win, rew);
 	/* The group's rate: all members' bytes over the slowest upload. */
 	m->g->cycle_bytes += total;
 	if (el > m->g->cycle_upload_ms)

@@ -564,6 +564,7 @@ upload_finished(evutil_socket_t fd, short ev, void *arg)
 {
 	struct update_dev *u = arg;
 	uint64_t el = now_ms() - u->up_started_ms, total = upload_total(u->up);
+	uint32_t win = upload_window(u->up), rew = upload_rewinds(u->up);
 
 	(void)fd;
 	(void)ev;
@@ -589,10 +590,11 @@ upload_finished(evutil_socket_t fd, short ev, void *arg)
 		return;
 	}
 	log_info("Upload finished",
-	         "device=%s bytes=%" PRIu64 " seconds=%.1f bytes_per_s=%.0f",
+	         "device=%s bytes=%" PRIu64
+	         " seconds=%.1f bytes_per_s=%.0f window=%u rewinds=%u",
 	         log_q(u->cfg->name), total, (double)el / 1000.0,
-	         el != 0 ? (double)total * 1000.0 / (double)el : 0.0);
-	stats_uploaded(&u->stats, total, el);
+	         el != 0 ? (double)total * 1000.0 / (double)el : 0.0, win, rew);
+	stats_uploaded(&u->stats, total, el, win, rew);
 	do_verify(u);
 }
 

@@ -17,7 +17,8 @@ struct upload;
 
 struct upload_opts {
 	uint32_t image;           /* image number, 0 for single-image boards */
-	uint32_t window;          /* 0: the worker's planner decides */
+	uint32_t window;          /* fixed; 0: adaptive, from what the worker
+	                             learnt about the board (workers.h) */
 	unsigned int max_resumes; /* restarts without progress; 0 = 5 */
 };
 
@@ -50,5 +51,11 @@ void upload_free(struct upload *u);
 /* Bytes of the file, and resumes after a worker restart so far. */
 uint64_t upload_total(const struct upload *u);
 unsigned int upload_resumes(const struct upload *u);
+/*
+ * Once finished: the window the upload settled on (0 when it failed), and
+ * the times the board asked for an earlier offset.
+ */
+uint32_t upload_window(const struct upload *u);
+uint32_t upload_rewinds(const struct upload *u);
 
 #endif
