@@ -30,6 +30,7 @@ static struct req *q_head, *q_tail;
 static unsigned int q_len;
 static struct event *proc_ev;
 static bool proc_busy;
+static unsigned int proc_us; /* what the request being processed costs */
 
 /* Replies held back by --latency-ms, so a reset can cancel them. */
 #define MAX_DELAYED 256
@@ -406,10 +407,22 @@ schedule(void)
 	if (proc_busy || q_head == NULL)
 		return;
 	us = cost_us(q_head);
+	proc_us = us;
 	tv.tv_sec = us / 1000000;
 	tv.tv_usec = us % 1000000;
 	proc_busy = true;
 	evtimer_add(proc_ev, &tv);
+}
+
+/*
+ * The worker is taken while a request that costs time is processed; one
+ * that costs nothing waits for the loop's next turn only and holds
+ * nothing up.
+ */
+bool
+server_busy(void)
+{
+	return proc_busy && proc_us > 0;
 }
 
 static void
@@ -432,6 +445,8 @@ proc_cb(evutil_socket_t fd, short ev, void *arg)
 	free(q);
 	status_update();
 	schedule();
+	if (!proc_busy && blink->idle != NULL)
+		blink->idle();
 }
 
 void
