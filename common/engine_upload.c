@@ -45,11 +45,18 @@
 static void upload_pump(struct engine *);
 static void upload_lost(struct engine *, const struct pending *, const char *);
 
+/* What the board took cleanly: a window still on trial does not count. */
+static unsigned int
+upload_proven(const struct upload *u)
+{
+	return u->probing && u->window > 1 ? u->window - 1 : u->window;
+}
+
 static void
 upload_learnt_ipc(const struct upload *u, Ipc__UploadLearnt *l)
 {
 	ipc__upload_learnt__init(l);
-	l->window = u->window;
+	l->window = upload_proven(u);
 	l->grow_after = u->grow_after;
 }
 
@@ -691,7 +698,7 @@ engine_upload_clear(struct engine *e)
 	/* An upload that ran adaptively taught something, even if it
 	 * failed. */
 	if (u->buf != NULL && !u->fixed && u->window != 0) {
-		learnt.window = u->window;
+		learnt.window = upload_proven(u);
 		learnt.grow_after = u->grow_after;
 	}
 	if (ev != NULL)
