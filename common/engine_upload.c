@@ -103,6 +103,8 @@ send_progress(struct engine *e, bool force)
 	ipc__upload_progress__init(&p);
 	p.offset = e->up.acked;
 	p.total = e->up.total;
+	p.window = e->up.window;
+	p.resumed_from = e->up.start_off;
 	if (!e->up.fixed) {
 		upload_learnt_ipc(&e->up, &l);
 		p.learnt = &l;

@@ -45,7 +45,8 @@ struct upload {
 	uint64_t acked;      /* best offset the board acknowledged */
 	unsigned int stalls; /* resumes since the board last moved */
 	unsigned int resumes;
-	uint32_t window;  /* of the finished upload: where it settled */
+	uint32_t window;  /* from the last progress; once finished, where
+	                     the window settled */
 	uint32_t rewinds; /* the board's, over every attempt that told */
 	bool aborting;
 	bool finished;
@@ -205,6 +206,7 @@ on_progress(struct upload *u, const Ipc__UploadProgress *p)
 	keep_learnt(u, p->learnt);
 	if (p->offset > u->total)
 		return;
+	u->window = p->window;
 	if (p->offset > u->acked) {
 		u->acked = p->offset;
 		u->stalls = 0;

@@ -52,8 +52,9 @@ void upload_free(struct upload *u);
 uint64_t upload_total(const struct upload *u);
 unsigned int upload_resumes(const struct upload *u);
 /*
- * Once finished: the window the upload settled on (0 when it failed), and
- * the times the board asked for an earlier offset.
+ * The packets in flight, as the worker last said; once finished, the
+ * window the upload settled on.  And the times the board asked for an
+ * earlier offset, over the attempts that finished.
  */
 uint32_t upload_window(const struct upload *u);
 uint32_t upload_rewinds(const struct upload *u);
