@@ -40,3 +40,33 @@ peer_stop() {
 	kill "$PEER_PID" 2>/dev/null
 	peer_gone 5
 }
+
+# peer_flash FLASH IMAGE: a new flash file whose slot 0 holds IMAGE, so the
+# peer runs it as a board would (it has no MCUboot to put it there).  The
+# layout is the peer build's: 2 MiB, slot 0 at 0xc000 and slot 1 at
+# 0x75000, 0x69000 bytes each (an upload lands in slot 1 at 0x75000).
+peer_flash() {
+	head -c 2097152 /dev/zero | tr '\0' '\377' >"$1" &&
+		dd if="$2" of="$1" bs=4096 seek=12 conv=notrunc status=none
+}
+
+# peer_keeper FLASH LINK: in the background, keep the peer running as a
+# board that reboots: whenever its process exits (a reset), start it
+# again on FLASH and point the symlink LINK at its new pseudo-terminal.
+# Start it with `peer_keeper ... &`; killing it stops the peer too.
+peer_keeper() {
+	local flash=$1 link=$2
+	trap 'kill "$PEER_PID" 2>/dev/null; exit 0' TERM
+	peer_start "$flash" || exit 1
+	ln -sfn "$PEER_PTY" "$link"
+	echo "$PEER_PID" >>"$flash.pids"
+	while :; do
+		if ! kill -0 "$PEER_PID" 2>/dev/null; then
+			sleep 0.3 # a reboot takes a moment
+			peer_start "$flash" || exit 1
+			ln -sfn "$PEER_PTY" "$link"
+			echo "$PEER_PID" >>"$flash.pids"
+		fi
+		sleep 0.1
+	done
+}
