@@ -49,7 +49,7 @@ check "... the worker learnt from the board's parameters" \
 check "the daemon reset the board into the new image" \
 	grep -Eq 'msg="Resetting the [a-z]+ into the new image".*device="peer"' "$log"
 check "the peer exited at the reset and was started again" \
-	[ "$(wc -l <"$T/board.flash.pids")" -ge 2 ]
+	[ "$(wc -l <"$PEER_PIDS")" -ge 2 ]
 check "the worker came back on the rebooted board" \
 	grep -q 'msg="link up again"' "$log"
 check "without MCUboot the board still runs 1.0.0: the update is rejected" \

@@ -4,6 +4,15 @@
 # repository).
 PEER_DIR=$SHARED/zephyr-peer
 PEER_START=$PEER_DIR/start-smp-server.sh
+# Every peer process started, also from subshells (the keeper): the exit
+# trap ends them all, as the peer leaves its shell (setsid).
+PEER_PIDS=$T/peer.pids
+: >"$PEER_PIDS"
+peer_reap() {
+	local p
+	while read -r p; do kill "$p" 2>/dev/null; done <"$PEER_PIDS"
+}
+trap 'peer_reap; _cleanup' EXIT
 
 # peer_start FLASH: start (or "boot" again) the board on its flash file;
 # sets PEER_PID and PEER_PTY.  1 with the reason on stderr when it cannot.
@@ -19,11 +28,11 @@ peer_start() {
 	fi
 	PEER_PID=$(sed -n 's/^PID=\([0-9]*\) .*/\1/p' <<<"$line")
 	PEER_PTY=$(sed -n 's/.* PTY=\(.*\)$/\1/p' <<<"$line")
+	[ -n "$PEER_PID" ] && echo "$PEER_PID" >>"$PEER_PIDS"
 	[ -n "$PEER_PID" ] && [ -c "$PEER_PTY" ] || {
 		echo "# unexpected start line: $line" >&2
 		return 1
 	}
-	_bg_pids+=("$PEER_PID")
 }
 
 # peer_gone [SECONDS]: until the board's process has exited (a reset).
@@ -53,19 +62,17 @@ peer_flash() {
 # peer_keeper FLASH LINK: in the background, keep the peer running as a
 # board that reboots: whenever its process exits (a reset), start it
 # again on FLASH and point the symlink LINK at its new pseudo-terminal.
-# Start it with `peer_keeper ... &`; killing it stops the peer too.
+# Start it with `peer_keeper ... &`; the exit trap ends the peers.
 peer_keeper() {
 	local flash=$1 link=$2
-	trap 'kill "$PEER_PID" 2>/dev/null; exit 0' TERM
+	trap - EXIT
 	peer_start "$flash" || exit 1
 	ln -sfn "$PEER_PTY" "$link"
-	echo "$PEER_PID" >>"$flash.pids"
 	while :; do
 		if ! kill -0 "$PEER_PID" 2>/dev/null; then
 			sleep 0.3 # a reboot takes a moment
 			peer_start "$flash" || exit 1
 			ln -sfn "$PEER_PTY" "$link"
-			echo "$PEER_PID" >>"$flash.pids"
 		fi
 		sleep 0.1
 	done

@@ -107,10 +107,12 @@ run() {
 	: >"$out"
 	while IFS='|' read -r name check args; do
 		if [ "$name" = @reboot ]; then
-			dev=$(reboot_"$board") || {
+			# (not in a subshell: the peer's new pid must stay known)
+			reboot_"$board" || {
 				printf '@reboot\tfailed\n' >>"$out"
 				return 1
 			}
+			dev=$REBOOTED
 			continue
 		fi
 		# shellcheck disable=SC2086 # args are words on purpose
@@ -131,10 +133,11 @@ run() {
 	done < <(steps)
 }
 
+# reboot_peer, reboot_sim: until the board is back; REBOOTED: its link.
 reboot_peer() {
 	peer_gone 5 || return 1
 	peer_start "$T/peer.flash" || return 1
-	echo "$PEER_PTY"
+	REBOOTED=$PEER_PTY
 }
 
 reboot_sim() {
@@ -144,7 +147,7 @@ reboot_sim() {
 			<"$T/sim.status" >/dev/null 2>&1 && break
 		sleep 0.1
 	done
-	echo "$T/sim"
+	REBOOTED=$T/sim
 }
 
 if ! peer_start "$T/peer.flash"; then
