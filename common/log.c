@@ -213,10 +213,10 @@ line_to_json(const char *line, char *out, size_t cap)
 		p = kv_value(eq + 1, val, sizeof(val), &quoted);
 		json_object_object_add(o, key, kv_json(val, quoted));
 	}
-	n = (size_t)snprintf(out, cap, "%s\n",
-	                     json_object_to_json_string_ext(
-	                         o, JSON_C_TO_STRING_PLAIN |
-	                                JSON_C_TO_STRING_NOSLASHESCAPE));
+	n = (size_t)snprintf(
+	    out, cap, "%s\n",
+	    json_object_to_json_string_ext(
+	        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	return n < cap ? n : cap - 1;
 }

@@ -443,7 +443,7 @@ struct up_run {
 struct up_stats {
 	uint64_t total, resumed_from, sent, elapsed_ms;
 	double rate;
-	uint32_t window, chunk, retransmits;
+	uint32_t window, chunk, retransmits, rewinds;
 	unsigned int resumes;
 };
 
@@ -535,6 +535,8 @@ do_upload(struct smp_cli *c, const struct cli_image *im, struct up_stats *st)
 			st->chunk = u.reply->upload->chunk;
 			st->retransmits = u.reply->upload->retransmits;
 		}
+		st->window = upload_window(c->up);
+		st->rewinds = upload_rewinds(c->up);
 	} else {
 		cli_bar_end(c);
 		if (u.stalled) {
@@ -584,6 +586,8 @@ upload_json(struct json_object *o, const struct up_stats *st,
 	json_object_object_add(o, "chunk", json_object_new_int64(st->chunk));
 	json_object_object_add(o, "retransmits",
 	                       json_object_new_int64(st->retransmits));
+	json_object_object_add(o, "rewinds",
+	                       json_object_new_int64(st->rewinds));
 	json_object_object_add(o, "resumes",
 	                       json_object_new_int64(st->resumes));
 	json_object_object_add(o, "hash", json_object_new_string(im->hash));
@@ -596,9 +600,10 @@ upload_line(char *buf, size_t cap, const struct up_stats *st)
 
 	n = snprintf(buf, cap,
 	             "%" PRIu64 " bytes in %.2f s (%.1f KiB/s), window %u, "
-	             "chunk %u, retransmits %u",
+	             "chunk %u, retransmits %u, rewinds %u",
 	             st->total, (double)st->elapsed_ms / 1000.0,
-	             st->rate / 1024.0, st->window, st->chunk, st->retransmits);
+	             st->rate / 1024.0, st->window, st->chunk, st->retransmits,
+	             st->rewinds);
 	if (st->resumes > 0 && n > 0 && (size_t)n < cap)
 		n += snprintf(buf + n, cap - (size_t)n, ", resumed %u time%s",
 		              st->resumes, st->resumes == 1 ? "" : "s");

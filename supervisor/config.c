@@ -1266,8 +1266,10 @@ parse_log_format(struct parse *p, json_object *root, struct config *c)
 	else if (strcmp(f, "json") == 0)
 		c->log_json = true;
 	else
-		ret = perr(p, "log_format", "\"%s\" is not a log format "
-		           "(expected \"text\" or \"json\")", f);
+		ret = perr(p, "log_format",
+		           "\"%s\" is not a log format "
+		           "(expected \"text\" or \"json\")",
+		           f);
 	free(f);
 	return ret;
 }
