@@ -952,7 +952,9 @@ phase_confirm(struct upgrade *u, const struct smp_image_list *l)
 	bool ok = false;
 
 	if (a != NULL && (a->confirmed || a->permanent)) {
-		phase(u, "confirm", "already confirmed");
+		phase(u, "confirm",
+		      u->c->self_confirm ? "the board confirmed it itself"
+		                         : "already confirmed");
 		return 0;
 	}
 	if (u->c->self_confirm)
