@@ -495,6 +495,7 @@ smp_run_fs_download(struct smp_cli *c, int argc, char **argv)
 	struct smpg_fs_chunk ch;
 	uint8_t mine[32], theirs[32];
 	unsigned int tries = 0;
+	bool created;
 	char part[4096], why[1024];
 	uint64_t off;
 	int fd, rc;
@@ -506,6 +507,7 @@ smp_run_fs_download(struct smp_cli *c, int argc, char **argv)
 	if ((size_t)snprintf(part, sizeof(part), "%s.part", local) >=
 	    sizeof(part))
 		return cli_fail(c, SMP_EX_USAGE, "fs download: LOCAL too long");
+	created = access(part, F_OK) == -1;
 	if ((fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1)
 		return cli_fail(c, SMP_EX_FAIL, "%s: %s", part,
 		                strerror(errno));
@@ -593,6 +595,9 @@ smp_run_fs_download(struct smp_cli *c, int argc, char **argv)
 	else
 		xfer_line("downloaded", remote, local, &x);
 out:
+	/* A .part that never got a byte is not left behind. */
+	if (rc != 0 && created && x.moved == 0)
+		unlink(part);
 	close(fd);
 	return rc;
 }

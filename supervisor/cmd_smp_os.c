@@ -440,15 +440,37 @@ print_stat_show(struct smp_cli *c, const struct smp_tree *t)
 int
 smp_run_stat_show(struct smp_cli *c, int argc, char **argv)
 {
+	struct smp_cmd_result res;
 	uint8_t buf[300];
+	char msg[1024];
+	int rc;
 
 	(void)argc;
 	if (strlen(argv[0]) > 200 || argv[0][0] == '\0')
 		return cli_fail(c, SMP_EX_USAGE,
 		                "stat show: NAME must be 1 to 200 bytes");
-	return run_and_print(c, &smpg_stat_show, buf,
-	                     smpg_enc_stat_show(buf, sizeof(buf), argv[0]),
-	                     print_stat_show);
+	if ((rc = cli_start(c)) != 0)
+		return rc;
+	if (cli_cmd(c, &smpg_stat_show, buf,
+	            smpg_enc_stat_show(buf, sizeof(buf), argv[0]), 0,
+	            &res) == -1)
+		return SMP_EX_FAIL;
+	if (res.status != SMP_CMD_OK) {
+		/* Zephyr answers an unknown group with a bare rc 1. */
+		cli_explain(c, "stat show", &smpg_stat_show, &res, msg,
+		            sizeof(msg));
+		if (res.status == SMP_CMD_BOARD_ERROR &&
+		    res.board_rc == SMP_RC_UNKNOWN)
+			snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
+			         "; is there a group \"%s\"? (smp stat list)",
+			         argv[0]);
+		smp_tree_free(&res.tree);
+		return cli_fail(c, SMP_EX_FAIL, "%s", msg);
+	}
+	rc = c->json ? (cli_print_tree(&res.tree), 0)
+	             : print_stat_show(c, &res.tree);
+	smp_tree_free(&res.tree);
+	return rc;
 }
 
 /*
