@@ -38,7 +38,8 @@ static const struct command {
 } commands[] = {
     {"check-config", cmd_check_config, "validate the config, print the plan"},
     {"artifact", cmd_artifact, "inspect an update artifact"},
-    {"smp", cmd_smp, "run one SMP operation on one board"},
+    {"smp", cmd_smp,
+     "one operation on one board: upgrade, image, os, stat, shell, fs"},
 };
 
 enum flag_id {
