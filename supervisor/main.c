@@ -44,7 +44,8 @@ static const struct command {
     {"check-config", cmd_check_config,
      "check everything a start would, print the plan (--json: as JSON)"},
     {"artifact", cmd_artifact, "inspect an update artifact"},
-    {"smp", cmd_smp, "run one SMP operation on one board"},
+    {"smp", cmd_smp,
+     "one operation on one board: upgrade, image, os, stat, shell, fs"},
 };
 
 enum flag_id {

@@ -13,8 +13,10 @@ start_sim b --udp 127.0.0.1:0 --state "$T/b.state" || {
 	exit 1
 }
 drive "$T/o1" $W --udp "$READY" echo "hello board" \; params \; image-list
-check "worker says hello with protocol version 1" \
-	grep -q '^hello version=1 role=udp' "$T/o1"
+# The version the worker was built with (common/ipc.h).
+v=$(sed -n 's/^#define IPC_PROTOCOL_VERSION \([0-9]*\).*/\1/p' "$SRC/common/ipc.h")
+check "worker says hello with protocol version $v" \
+	grep -q "^hello version=$v role=udp" "$T/o1"
 check "echo comes back" grep -q '^reply status=OK echo="hello board"' "$T/o1"
 check "params reports the board's buffers" \
 	grep -q '^reply status=OK supported=1 buf_size=384 buf_count=4' "$T/o1"
