@@ -20,6 +20,7 @@ UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 MANDIR     ?= $(PREFIX)/share/man
 DOCDIR     ?= $(PREFIX)/share/doc/rdfm-mcumgr-client
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 BUILD      ?= build
 VERSION    := 0.1.0
 
@@ -136,7 +137,8 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
 		$(DESTDIR)$(SYSCONFDIR)/rdfm-mcumgr $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(MANDIR)/man1 \
-		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(BASHCOMPDIR)
 	for p in $(BIN_PROGRAMS); do install -m 0755 $(BUILD)/$$p $(DESTDIR)$(BINDIR)/; done
 	for p in $(LIBEXEC_PROGRAMS); do install -m 0755 $(BUILD)/$$p $(DESTDIR)$(LIBEXECDIR)/; done
 	install -m 0644 etc/config.json \
@@ -152,6 +154,8 @@ install: all
 	install -m 0644 docs/rdfm-mcumgr-client.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 docs/rdfm-mcumgr-client.json.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 docs/user-guide.md README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 etc/rdfm-mcumgr-client.bash \
+		$(DESTDIR)$(BASHCOMPDIR)/rdfm-mcumgr-client
 
 # Removes exactly what install placed, then the directories that are ours
 # alone (a shared directory such as man1 is left even when empty).
@@ -163,7 +167,8 @@ uninstall:
 		$(DESTDIR)$(SYSUSERSDIR)/rdfm-mcumgr.conf \
 		$(DESTDIR)$(MANDIR)/man1/rdfm-mcumgr-client.1 \
 		$(DESTDIR)$(MANDIR)/man5/rdfm-mcumgr-client.json.5 \
-		$(DESTDIR)$(DOCDIR)/user-guide.md $(DESTDIR)$(DOCDIR)/README.md
+		$(DESTDIR)$(DOCDIR)/user-guide.md $(DESTDIR)$(DOCDIR)/README.md \
+		$(DESTDIR)$(BASHCOMPDIR)/rdfm-mcumgr-client
 	-rmdir $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SYSCONFDIR)/rdfm-mcumgr \
 		$(DESTDIR)$(DOCDIR) 2>/dev/null
 

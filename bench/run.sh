@@ -1,27 +1,32 @@
 #!/bin/bash
-# make bench (issue 8): upload speed against the serial link's ceiling, UDP
-# throughput against the pipeline window, where the time of a serial upload
-# goes, supervisor memory against artifact size, and a fleet of UDP boards,
-# all against mcumgr-board-sim.  Prints the tables and writes
-# bench/results.md, bench/data/*.tsv and bench/*.png (gnuplot).
+# make bench (issues 8 and 12): upload speed against the serial link's
+# ceiling, UDP throughput against the pipeline window, where the time of a
+# serial upload goes, supervisor memory against artifact size and a fleet
+# of UDP boards, all against mcumgr-board-sim; the learning window against
+# window 1 on simulated boards that lose lines or packets; and the real
+# Zephyr board (../shared/zephyr-peer) behind a line paced at 115200 baud
+# and unpaced.  Prints the tables and writes bench/results.md,
+# bench/data/*.tsv and bench/*.png (gnuplot).
 #
 #   bench/run.sh [BUILD]        BUILD: the build directory (default build)
 # Environment: BENCH_REPS (runs per figure, default 3), BENCH_OUT (where
 # results go, default bench/), BENCH_ONLY (space-separated subset of
-# "serial udp where memory fleet").
+# "serial udp where adaptive peer memory fleet").
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$(cd "${1:-$SRC/build}" && pwd) || exit 2
 OUT=${BENCH_OUT:-$SRC/bench}
 REPS=${BENCH_REPS:-3}
-ONLY=${BENCH_ONLY:-serial udp where memory fleet}
+ONLY=${BENCH_ONLY:-serial udp where adaptive peer memory fleet}
 CLI=$BIN/rdfm-mcumgr-client
 SIM=$BIN/mcumgr-board-sim
 MK=$BIN/mcuboot-mkimage
 CEIL=$BIN/bench-ceiling
+PACED=$BIN/paced-line
+PEER=$SRC/../shared/zephyr-peer/start-smp-server.sh
 
-for p in "$CLI" "$SIM" "$MK" "$CEIL"; do
+for p in "$CLI" "$SIM" "$MK" "$CEIL" "$PACED"; do
 	[ -x "$p" ] || {
 		echo "bench: $p is missing: run make first" >&2
 		exit 2
@@ -50,7 +55,17 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$OUT/data"
-run() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+# run PART: whether PART was asked for; the load average noted with its
+# figures is the one when it starts.
+run() {
+	case " $ONLY " in
+	*" $1 "*)
+		LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+		return 0
+		;;
+	esac
+	return 1
+}
 . "$SRC/bench/lib.sh"
 
 # sim_start NAME ARGS...: a virtual board; sets SIM_PID and SIM_ADDR (the
@@ -78,9 +93,9 @@ sim_stop() {
 }
 
 # upload NAME IMAGE LINK...: one `smp image upload`; prints
-# "bytes_per_s elapsed_ms window chunk retransmits wall_s user_s sys_s"
-# (CPU of the client and its worker together, the worker being reaped by
-# the client).
+# "bytes_per_s elapsed_ms window chunk retransmits wall_s user_s sys_s
+# rewinds" (CPU of the client and its worker together, the worker being
+# reaped by the client; window: where the learning window settled).
 upload() {
 	local name=$1 img=$2 j
 	shift 2
@@ -88,12 +103,12 @@ upload() {
 		"$CLI" smp "$@" --json image upload "$img" \
 		>"$W/$name.json" 2>"$W/$name.log"; then
 		say "bench: upload $name failed: $(tail -n 3 "$W/$name.log")"
-		echo "0 0 0 0 0 0 0 0"
+		echo "0 0 0 0 0 0 0 0 0"
 		return 1
 	fi
 	j=$(jq -r '"\(.bytes_per_s) \(.elapsed_ms) \(.window) \(.chunk) \(.retransmits)"' \
 		<"$W/$name.json")
-	echo "$j $(tail -n 1 "$W/$name.time")"
+	echo "$j $(tail -n 1 "$W/$name.time") $(jq -r '.rewinds // 0' <"$W/$name.json")"
 }
 
 START=$(date +%s)
@@ -241,6 +256,125 @@ if run where; then
 	sort -n -k3,3 -k4,4 "$W/where.tsv" >"$OUT/data/where.tsv"
 	"$CEIL" --baud 115200 --buf-size 384 --tsv >"$OUT/data/where-ceiling.tsv"
 	meta where
+fi
+
+# The learning window against window 1 (--window 1, stop-and-wait as the
+# Go client uploads) on the same simulated board, 256 KiB each:
+# config name, then the simulator's arguments.
+ADAPTIVE_CONFIGS=(
+	"serial-115200|--baud 115200"
+	"serial-921600|--baud 921600"
+	"serial-115200-slow|--baud 115200 --proc-us 40000"
+	"udp-20ms|--udp --latency-ms 20 --buf-size 1024"
+	"udp-drop-5%|--udp --drop-rate 0.05"
+)
+
+# adaptive_one CONFIG SIMARGS MODE REP: one line of adaptive.tsv.
+adaptive_one() {
+	local cfg=$1 mode=$3 rep=$4 name link args=() win=() r
+	read -ra args <<<"$2"
+	name=a-${cfg//%/}-$mode-$rep
+	if [ "${args[0]}" = --udp ]; then
+		args=(--udp 127.0.0.1:0 "${args[@]:1}" --seed "$rep")
+	else
+		args=(--serial "$W/$name.tty" "${args[@]}")
+	fi
+	sim_start "$name" "${args[@]}" --image "$W/old.bin" || return 1
+	if [ "${args[0]}" = --udp ]; then
+		link=(--transport udp --address "$SIM_ADDR")
+	else
+		link=(--transport serial --device "$W/$name.tty" \
+			--baud "$(sed -n 's/.*--baud \([0-9]*\).*/\1/p' <<<"$2")")
+	fi
+	[ "$mode" = w1 ] && win=(--window 1)
+	r=$(upload "$name" "$W/img256k.bin" "${link[@]}" "${win[@]}")
+	sim_stop "$SIM_PID"
+	echo "$cfg $mode $rep $r"
+}
+
+if run adaptive; then
+	# config mode rep bytes_per_s elapsed_ms window chunk retransmits
+	# wall user sys rewinds
+	: >"$W/adaptive.tsv"
+	for rep in $(seq 1 "$REPS"); do
+		for c in "${ADAPTIVE_CONFIGS[@]}"; do
+			for mode in adaptive w1; do
+				say "bench: ${c%%|*}, $mode, run $rep of $REPS"
+				adaptive_one "${c%%|*}" "${c#*|}" "$mode" "$rep" \
+					>>"$W/adaptive.tsv"
+			done
+		done
+	done
+	sort -k1,1 -k2,2 -k3,3n "$W/adaptive.tsv" >"$OUT/data/adaptive.tsv"
+	: >"$OUT/data/adaptive-ceiling.tsv"
+	for baud in 115200 921600; do
+		"$CEIL" --baud "$baud" --buf-size 384 --tsv \
+			>>"$OUT/data/adaptive-ceiling.tsv"
+	done
+	meta adaptive
+fi
+
+# The real Zephyr board: a flash file of its own per run whose slot 0
+# holds the running image (tests/it/peer_lib.bash: slot 0 at 0xc000).
+peer_flash() {
+	head -c 2097152 /dev/zero | tr '\0' '\377' >"$1" &&
+		dd if="$2" of="$1" bs=4096 seek=12 conv=notrunc status=none
+}
+
+# peer_one LINE MODE REP: one upload to a fresh peer, unpaced or behind
+# paced-line at 115200 baud; one line of peer.tsv.
+peer_one() {
+	local line=$1 mode=$2 rep=$3 name start pid pty dev win=() r lp
+	name=p-$line-$mode-$rep
+	peer_flash "$W/$name.flash" "$W/old.bin" || return 1
+	if ! start=$("$PEER" "$W/$name.flash" 2>"$W/$name.start-err"); then
+		say "bench: the Zephyr peer did not start: $(cat "$W/$name.start-err")"
+		return 1
+	fi
+	pid=$(sed -n 's/^PID=\([0-9]*\) .*/\1/p' <<<"$start")
+	pty=$(sed -n 's/.* PTY=\(.*\)$/\1/p' <<<"$start")
+	echo "$pid" >>"$PIDS"
+	dev=$pty
+	if [ "$line" = paced ]; then
+		"$PACED" --board "$pty" --link "$W/$name.line" --baud 115200 \
+			>"$W/$name.paced" 2>&1 &
+		lp=$!
+		echo "$lp" >>"$PIDS"
+		for _ in $(seq 1 100); do
+			grep -q '^READY' "$W/$name.paced" 2>/dev/null && break
+			sleep 0.05
+		done
+		dev=$W/$name.line
+	fi
+	[ "$mode" = w1 ] && win=(--window 1)
+	r=$(upload "$name" "$W/img256k.bin" --transport serial --device "$dev" \
+		--baud 115200 "${win[@]}")
+	[ -n "${lp:-}" ] && kill "$lp" 2>/dev/null
+	kill "$pid" 2>/dev/null
+	wait 2>/dev/null
+	echo "$line $mode $rep $r"
+}
+
+if run peer; then
+	if [ ! -x "$PEER" ]; then
+		say "bench: $PEER is missing: the real board's figures need ../shared"
+	else
+		# line mode rep bytes_per_s elapsed_ms window chunk retransmits
+		# wall user sys rewinds
+		: >"$W/peer.tsv"
+		for rep in $(seq 1 "$REPS"); do
+			for line in paced unpaced; do
+				for mode in adaptive w1; do
+					say "bench: real Zephyr board, $line line, $mode, run $rep of $REPS"
+					peer_one "$line" "$mode" "$rep" >>"$W/peer.tsv"
+				done
+			done
+		done
+		sort -k1,1 -k2,2 -k3,3n "$W/peer.tsv" >"$OUT/data/peer.tsv"
+		"$CEIL" --baud 115200 --buf-size 384 --tsv \
+			>"$OUT/data/peer-ceiling.tsv"
+		meta peer
+	fi
 fi
 
 # The benchmarks of the whole daemon (memory, fleet) run in their own

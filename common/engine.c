@@ -1,8 +1,9 @@
 /*
  * The worker engine: everything a transport worker does besides moving
- * bytes on its link.  One operation at a time; SMP requests are matched to
- * replies by sequence number; uploads are pipelined under the board's
- * window and fed by the supervisor under credit-based flow control.
+ * bytes on its link.  IPC dispatch, the link's life, and the SMP client:
+ * one operation at a time, requests matched to replies by sequence
+ * number, timeouts and retransmits.  The upload pipeline is
+ * engine_upload.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,145 +21,24 @@
 
 #include "engine.h"
 #include "engine_cmd.h"
+#include "engine_int.h"
 #include "ipc.h"
 #include "log.h"
 #include "sandbox.h"
 #include "smp.h"
 #include "xmalloc.h"
 
-enum link_state {
-	LINK_UNOPENED, /* before engine_open_link() */
-	LINK_UP,
-	LINK_DOWN, /* lost, or failed to open: why says which */
-};
+uint64_t
+engine_now_us(void)
+{
+	struct timespec ts;
 
-enum op_kind {
-	OP_NONE,
-	OP_ECHO,
-	OP_STATE_READ,
-	OP_STATE_WRITE,
-	OP_RESET,
-	OP_PARAMS,
-	OP_UPLOAD,
-	OP_CMD, /* any SMP command: engine_cmd.c */
-};
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
-enum pend_kind {
-	PEND_PARAMS, /* the engine's own probe for MCUmgr parameters */
-	PEND_OP,     /* the request of a simple operation */
-	PEND_UPLOAD, /* one upload packet */
-};
-
-enum params_state {
-	PARAMS_UNKNOWN,
-	PARAMS_KNOWN,
-	PARAMS_UNSUPPORTED, /* rc 8 or an error: the planner's fallback */
-};
-
-struct pending {
-	struct engine *e;
-	bool used;
-	uint8_t seq;
-	enum pend_kind kind;
-	uint16_t group; /* expected in the reply header */
-	uint8_t id;
-	uint8_t *pkt;
-	size_t len;
-	uint32_t off, dlen; /* upload: data offset and length */
-	unsigned int tries;
-	int timeout_ms;
-	struct event *timer;
-};
-
-struct upload {
-	uint32_t image;
-	uint32_t total;
-	uint8_t sha[SMP_HASH_LEN];
-	bool has_sha;
-	uint32_t chunk_size; /* IPC chunk */
-	unsigned int window;
-	struct smp_upload_plan plan;
-	bool first_inflight; /* the first packet (off 0) is out */
-	bool first_done;     /* and answered: pipeline from here */
-	uint32_t acked;      /* the board's offset */
-	uint32_t next_off;   /* next byte to send */
-	unsigned int inflight;
-	/* Image bytes [buf_off, buf_off + buf_len); buf_off + buf_len is
-	 * the offset of the next chunk accepted from the supervisor. */
-	uint8_t *buf;
-	size_t buf_cap;  /* what credits are granted against */
-	size_t buf_hard; /* allocated: tolerates extra chunks */
-	uint32_t buf_off;
-	size_t buf_len;
-	unsigned int credit_out; /* granted, not yet received */
-	uint32_t start_off;      /* the board's offset at the first reply */
-	uint32_t retransmits;
-	uint64_t t_start, t_progress;
-};
-
-struct op {
-	enum op_kind kind;
-	uint64_t req_id;
-	uint32_t board_id;
-	char *text;
-	bool has_hash;
-	uint8_t hash[SMP_HASH_LEN];
-	bool confirm;
-	struct engine_cmd *cmd;
-	bool started; /* past the parameters probe */
-};
-
-struct engine {
-	struct event_base *base;
-	const struct link_ops *ops;
-	void *ctx;
-	int auto_open;
-	struct ipc *ipc;
-	bool finished;
-	int exit_status;
-
-	/* Handshake. */
-	Ipc__LinkConfig *cfg; /* owned copy of Configure.link */
-	bool configured;
-	bool have_board;   /* AddBoard seen (links that need one) */
-	uint32_t board_id; /* and the board it named */
-	int link_fd;
-	char *link_path;
-
-	enum link_state link;
-	char why[256];
-	struct event *link_ev;
-	struct event *lost_ev;  /* deferred link-loss handling */
-	struct event *retry_ev; /* reconnect timer (no-fd links) */
-
-	int ver; /* SMP_V1 or SMP_V2 */
-	int request_ms, erase_ms;
-	unsigned int retries;
-
-	enum params_state params_state;
-	struct smp_params params;
-
-	struct pending pend[256];
-	uint8_t next_seq;
-	unsigned int npending;
-
-	struct op op;
-	struct upload up;
-};
-
-typedef void (*engine_handler)(struct engine *, const Ipc__Envelope *, int);
-
-static void engine_op_start(struct engine *);
-static void engine_op_reply(struct engine *, Ipc__Reply *);
-static void engine_op_fail(struct engine *, Ipc__Reply__Status, const char *,
-                           ...) __attribute__((format(printf, 3, 4)));
-static void engine_upload_pump(struct engine *);
-static void engine_upload_reply(struct engine *, struct pending *,
-                                const uint8_t *, size_t);
-static void engine_link_lost(struct engine *, const char *);
-
-static uint64_t
-now_ms(void)
+uint64_t
+engine_now_ms(void)
 {
 	struct timespec ts;
 
@@ -168,7 +48,7 @@ now_ms(void)
 
 /* IPC output. */
 
-static void
+void
 engine_send(struct engine *e, Ipc__Envelope *env, uint64_t req_id,
             uint32_t board_id)
 {
@@ -194,57 +74,8 @@ engine_send_link_state(struct engine *e, bool up, const char *reason)
 	engine_send(e, &env, 0, 0);
 }
 
-static void
-engine_send_credit(struct engine *e, unsigned int n)
-{
-	Ipc__Envelope env;
-	Ipc__UploadCredit c;
-
-	ipc__envelope__init(&env);
-	ipc__upload_credit__init(&c);
-	c.chunks = n;
-	env.body_case = IPC__ENVELOPE__BODY_UPLOAD_CREDIT;
-	env.upload_credit = &c;
-	engine_send(e, &env, e->op.req_id, e->op.board_id);
-}
-
-static void
-engine_send_rewind(struct engine *e, uint32_t off)
-{
-	Ipc__Envelope env;
-	Ipc__UploadRewind r;
-
-	ipc__envelope__init(&env);
-	ipc__upload_rewind__init(&r);
-	r.offset = off;
-	env.body_case = IPC__ENVELOPE__BODY_UPLOAD_REWIND;
-	env.upload_rewind = &r;
-	engine_send(e, &env, e->op.req_id, e->op.board_id);
-}
-
-static void
-engine_send_progress(struct engine *e, bool force)
-{
-	Ipc__Envelope env;
-	Ipc__UploadProgress p;
-	uint64_t t = now_ms();
-
-	if (!force && t - e->up.t_progress < ENGINE_PROGRESS_MS)
-		return;
-	e->up.t_progress = t;
-	ipc__envelope__init(&env);
-	ipc__upload_progress__init(&p);
-	p.offset = e->up.acked;
-	p.total = e->up.total;
-	p.window = e->up.window;
-	p.resumed_from = e->up.start_off;
-	env.body_case = IPC__ENVELOPE__BODY_UPLOAD_PROGRESS;
-	env.upload_progress = &p;
-	engine_send(e, &env, e->op.req_id, e->op.board_id);
-}
-
 /* Reply to a request that is not (or cannot become) the current op. */
-static void
+void
 engine_reply_status(struct engine *e, uint64_t req_id, uint32_t board_id,
                     Ipc__Reply__Status status, const char *why)
 {
@@ -262,9 +93,12 @@ engine_reply_status(struct engine *e, uint64_t req_id, uint32_t board_id,
 
 /* Pending SMP requests. */
 
+typedef void (*engine_handler)(struct engine *, const Ipc__Envelope *, int);
+
+static void engine_link_lost(struct engine *, const char *);
 static void engine_pending_timeout(evutil_socket_t, short, void *);
 
-static void
+void
 engine_pending_drop(struct engine *e, struct pending *p)
 {
 	if (!p->used)
@@ -276,14 +110,13 @@ engine_pending_drop(struct engine *e, struct pending *p)
 	e->npending--;
 }
 
-static void
+void
 engine_pending_drop_all(struct engine *e)
 {
 	size_t i;
 
 	for (i = 0; i < 256 && e->npending > 0; i++)
 		engine_pending_drop(e, &e->pend[i]);
-	e->up.inflight = 0;
 }
 
 static int
@@ -295,6 +128,18 @@ engine_transmit(struct engine *e, struct pending *p)
 	tv.tv_usec = (p->timeout_ms % 1000) * 1000;
 	evtimer_add(p->timer, &tv);
 	if (e->link != LINK_UP)
+		return -1;
+	if (e->ops->send(e->ctx, p->pkt, p->len) == -1) {
+		engine_link_lost(e, "send failed");
+		return -1;
+	}
+	return 0;
+}
+
+int
+engine_resend(struct engine *e, struct pending *p)
+{
+	if (!p->used || e->link != LINK_UP)
 		return -1;
 	if (e->ops->send(e->ctx, p->pkt, p->len) == -1) {
 		engine_link_lost(e, "send failed");
@@ -327,7 +172,7 @@ engine_pending_new(struct engine *e)
  * slot, which keeps a copy for retransmits.  NULL when 255 are in flight
  * or the packet has no valid header.
  */
-static struct pending *
+struct pending *
 engine_request(struct engine *e, enum pend_kind kind, const uint8_t *pkt,
                size_t len, int timeout_ms)
 {
@@ -365,11 +210,11 @@ engine_pending_timeout(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (p->tries < e->retries && e->link == LINK_UP) {
 		p->tries++;
-		if (p->kind == PEND_UPLOAD)
-			e->up.retransmits++;
 		log_debug("retransmit", "seq=%u try=%u", p->seq, p->tries + 1);
 		/* Same sequence number: a late reply to either copy counts. */
 		engine_transmit(e, p);
+		if (p->kind == PEND_UPLOAD)
+			engine_upload_timed_out(e, p);
 		return;
 	}
 	engine_pending_drop(e, p);
@@ -383,7 +228,7 @@ engine_pending_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Fill in a Reply from a board error. */
-static void
+void
 engine_fail_board(struct engine *e, int rc, const struct smp_err *err)
 {
 	Ipc__Reply r;
@@ -585,7 +430,7 @@ engine_packet(struct engine *e, const uint8_t *pkt, size_t len)
 
 /* Operations. */
 
-static size_t
+size_t
 engine_pkt_limit(struct engine *e)
 {
 	size_t lim, tmax;
@@ -601,12 +446,11 @@ engine_op_clear(struct engine *e)
 {
 	free(e->op.text);
 	engine_cmd_free(e->op.cmd);
-	free(e->up.buf);
 	memset(&e->op, 0, sizeof(e->op));
-	memset(&e->up, 0, sizeof(e->up));
+	engine_upload_clear(e);
 }
 
-static void
+void
 engine_op_reply(struct engine *e, Ipc__Reply *r)
 {
 	Ipc__Envelope env;
@@ -621,7 +465,7 @@ engine_op_reply(struct engine *e, Ipc__Reply *r)
 	engine_op_clear(e);
 }
 
-static void
+void
 engine_op_fail(struct engine *e, Ipc__Reply__Status status, const char *fmt,
                ...)
 {
@@ -640,8 +484,6 @@ engine_op_fail(struct engine *e, Ipc__Reply__Status status, const char *fmt,
 	r.error = buf;
 	engine_op_reply(e, &r);
 }
-
-static void engine_upload_begin(struct engine *e);
 
 /* A generic command goes out like any request, on its own timeout. */
 static void
@@ -666,7 +508,7 @@ engine_cmd_send(struct engine *e)
 }
 
 /* Run the current operation: probe parameters first if still unknown. */
-static void
+void
 engine_op_start(struct engine *e)
 {
 	uint8_t buf[SMP_HDR_SIZE + SMP_ECHO_MAX + 64];
@@ -730,7 +572,7 @@ engine_op_start(struct engine *e)
 }
 
 /* Accept a request as the current operation, or answer BUSY. */
-static bool
+bool
 engine_op_take(struct engine *e, const Ipc__Envelope *env, enum op_kind kind)
 {
 	if (e->ops->needs_board && e->have_board &&
@@ -763,296 +605,6 @@ engine_op_take(struct engine *e, const Ipc__Envelope *env, enum op_kind kind)
 }
 
 /* The upload. */
-
-static void
-engine_upload_finish(struct engine *e)
-{
-	Ipc__UploadResult ur;
-	Ipc__Reply r;
-	uint64_t elapsed = now_ms() - e->up.t_start;
-
-	engine_send_progress(e, true);
-	log_info("upload done",
-	         "bytes=%u elapsed_ms=%llu window=%u chunk=%zu "
-	         "retransmits=%u",
-	         e->up.total - e->up.start_off, (unsigned long long)elapsed,
-	         e->up.window, e->up.plan.chunk, e->up.retransmits);
-	ipc__upload_result__init(&ur);
-	ur.bytes = e->up.total - e->up.start_off;
-	ur.elapsed_ms = elapsed;
-	ur.window = e->up.window;
-	ur.chunk = e->up.plan.chunk;
-	ur.retransmits = e->up.retransmits;
-	ipc__reply__init(&r);
-	r.result_case = IPC__REPLY__RESULT_UPLOAD;
-	r.upload = &ur;
-	engine_op_reply(e, &r);
-}
-
-/* Grant the supervisor credit for the buffer space not yet promised. */
-static void
-engine_upload_grant(struct engine *e)
-{
-	struct upload *u = &e->up;
-	uint64_t promised, want_end;
-	size_t space;
-	unsigned int n, left;
-
-	promised = (uint64_t)u->buf_off + u->buf_len +
-	           (uint64_t)u->credit_out * u->chunk_size;
-	if (promised >= u->total)
-		return;
-	space = u->buf_len + (size_t)u->credit_out * u->chunk_size;
-	if (space >= u->buf_cap)
-		return;
-	n = (u->buf_cap - space) / u->chunk_size;
-	want_end = u->total - promised;
-	left = (want_end + u->chunk_size - 1) / u->chunk_size;
-	if (n > left)
-		n = left;
-	if (n == 0)
-		return;
-	u->credit_out += n;
-	engine_send_credit(e, n);
-}
-
-/* Ask the supervisor to continue from off; drop what is buffered. */
-static void
-engine_upload_rewind(struct engine *e, uint32_t off)
-{
-	struct upload *u = &e->up;
-
-	log_debug("asking the supervisor to rewind", "offset=%u", off);
-	u->buf_off = off;
-	u->buf_len = 0;
-	u->credit_out = 0;
-	engine_send_rewind(e, off);
-	engine_upload_grant(e);
-}
-
-/* Forget buffered bytes the board has acknowledged. */
-static void
-engine_upload_trim(struct upload *u)
-{
-	size_t d;
-
-	if (u->acked <= u->buf_off)
-		return;
-	d = u->acked - u->buf_off;
-	if (d > u->buf_len)
-		d = u->buf_len;
-	memmove(u->buf, u->buf + d, u->buf_len - d);
-	u->buf_off += d;
-	u->buf_len -= d;
-}
-
-static int
-engine_upload_send(struct engine *e, uint32_t off, size_t len)
-{
-	struct upload *u = &e->up;
-	struct smp_upload_req req;
-	struct pending *p;
-	uint8_t *pkt;
-	size_t cap = u->plan.pkt_limit + 64;
-	ssize_t n;
-
-	memset(&req, 0, sizeof(req));
-	req.first = off == 0;
-	req.image = u->image;
-	req.len = u->total;
-	req.sha = u->has_sha ? u->sha : NULL;
-	req.off = off;
-	req.data = u->buf + (off - u->buf_off);
-	req.data_len = len;
-	pkt = xmalloc(cap);
-	n = smp_req_image_upload(pkt, cap, e->ver, 0, &req);
-	if (n < 0 || (size_t)n > u->plan.pkt_limit) {
-		free(pkt);
-		engine_op_fail(
-		    e, IPC__REPLY__STATUS__PROTOCOL,
-		    "upload packet at offset %u does not fit %zu bytes", off,
-		    u->plan.pkt_limit);
-		return -1;
-	}
-	p = engine_request(e, PEND_UPLOAD, pkt, n,
-	                   req.first ? e->erase_ms : e->request_ms);
-	free(pkt);
-	if (p == NULL) {
-		engine_op_fail(e, IPC__REPLY__STATUS__PROTOCOL,
-		               "cannot queue an upload packet");
-		return -1;
-	}
-	p->off = off;
-	p->dlen = len;
-	u->inflight++;
-	return 0;
-}
-
-/* Send what the window and the buffered data allow. */
-static void
-engine_upload_pump(struct engine *e)
-{
-	struct upload *u = &e->up;
-	uint64_t have_end, coming_end;
-	size_t len;
-
-	while (e->op.kind == OP_UPLOAD && e->link == LINK_UP) {
-		if (u->next_off >= u->total)
-			break;
-		/* The first packet (it makes the board erase) goes alone. */
-		if (u->first_inflight && !u->first_done)
-			break;
-		if (u->first_done && u->inflight >= u->window)
-			break;
-		len = u->next_off == 0 ? u->plan.first_chunk : u->plan.chunk;
-		if (len > u->total - u->next_off)
-			len = u->total - u->next_off;
-		have_end = (uint64_t)u->buf_off + u->buf_len;
-		coming_end = have_end + (uint64_t)u->credit_out * u->chunk_size;
-		if (u->next_off < u->buf_off || u->next_off > coming_end) {
-			engine_upload_rewind(e, u->next_off);
-			break;
-		}
-		if (u->next_off + len > have_end)
-			break; /* wait for chunks */
-		if (engine_upload_send(e, u->next_off, len) == -1)
-			return;
-		if (u->next_off == 0)
-			u->first_inflight = true;
-		u->next_off += len;
-	}
-	if (e->op.kind != OP_UPLOAD)
-		return;
-	engine_upload_trim(u);
-	engine_upload_grant(e);
-}
-
-/*
- * The board's offset acknowledges every packet below it: a packet whose
- * reply was lost need not hold a window slot until its timeout.
- */
-static void
-engine_upload_acked(struct engine *e, uint32_t off)
-{
-	struct pending *p;
-	size_t i;
-
-	for (i = 0; i < 256; i++) {
-		p = &e->pend[i];
-		if (p->used && p->kind == PEND_UPLOAD &&
-		    p->off + p->dlen <= off) {
-			engine_pending_drop(e, p);
-			if (e->up.inflight > 0)
-				e->up.inflight--;
-		}
-	}
-}
-
-static void
-engine_upload_reply(struct engine *e, struct pending *p, const uint8_t *pkt,
-                    size_t len)
-{
-	struct upload *u = &e->up;
-	struct smp_upload_rsp rsp;
-	struct smp_err err;
-	uint32_t expect = p->off + p->dlen, poff = p->off;
-	int rc;
-
-	engine_pending_drop(e, p);
-	if (u->inflight > 0)
-		u->inflight--;
-	if ((rc = smp_rsp_image_upload(pkt, len, &err, &rsp)) != SMP_OK) {
-		engine_fail_board(e, rc, &err);
-		return;
-	}
-	if (rsp.off > u->total) {
-		engine_op_fail(
-		    e, IPC__REPLY__STATUS__PROTOCOL,
-		    "board reports offset %u beyond the image of %u bytes",
-		    rsp.off, u->total);
-		return;
-	}
-	if (poff == 0 && !u->first_done) {
-		u->first_done = true;
-		/* Any other answer than "took the first packet": resume. */
-		u->start_off = rsp.off == expect ? 0 : rsp.off;
-		if (u->start_off > 0)
-			log_info("upload resumes", "offset=%u", rsp.off);
-	}
-	if (rsp.off == u->total) {
-		if (rsp.has_match && !rsp.match) {
-			engine_op_fail(
-			    e, IPC__REPLY__STATUS__BOARD_ERROR,
-			    "board reports the image does not match its sha");
-			return;
-		}
-		u->acked = rsp.off;
-		engine_upload_finish(e);
-		return;
-	}
-	if (rsp.off < expect) {
-		/*
-		 * The board wants earlier data (a packet was lost or it
-		 * rebooted): everything in flight is moot.
-		 */
-		log_debug("board rewinds", "offset=%u expected=%u", rsp.off,
-		          expect);
-		engine_pending_drop_all(e);
-		u->acked = rsp.off;
-		u->next_off = rsp.off;
-		if (rsp.off == 0) {
-			u->first_inflight = false;
-			u->first_done = false;
-		}
-	} else {
-		if (rsp.off > u->acked)
-			u->acked = rsp.off;
-		if (rsp.off > u->next_off)
-			u->next_off = rsp.off;
-		engine_upload_acked(e, rsp.off);
-	}
-	engine_send_progress(e, false);
-	engine_upload_pump(e);
-}
-
-static void
-engine_upload_begin(struct engine *e)
-{
-	struct upload *u = &e->up;
-	size_t cap;
-	unsigned int window;
-
-	if (smp_plan_upload(engine_pkt_limit(e), e->params.buf_count, e->ver,
-	                    u->total, &u->plan) != 0 ||
-	    u->plan.chunk == 0 || u->plan.first_chunk == 0) {
-		engine_op_fail(
-		    e, IPC__REPLY__STATUS__BAD_REQUEST,
-		    "no upload plan fits a packet limit of %zu bytes",
-		    engine_pkt_limit(e));
-		return;
-	}
-	window = u->window != 0 ? u->window : u->plan.window;
-	if (window == 0)
-		window = 1;
-	if (window > ENGINE_MAX_WINDOW)
-		window = ENGINE_MAX_WINDOW;
-	u->window = window;
-	/* Room for a full window behind the acked offset, plus refill. */
-	cap = (size_t)window * u->plan.chunk + u->plan.first_chunk +
-	      2 * (size_t)u->chunk_size;
-	cap = (cap + u->chunk_size - 1) / u->chunk_size * u->chunk_size;
-	if (cap < 4 * (size_t)u->chunk_size)
-		cap = 4 * (size_t)u->chunk_size;
-	u->buf_cap = cap;
-	u->buf_hard = 2 * cap;
-	u->buf = xmalloc(u->buf_hard);
-	u->t_start = now_ms();
-	log_info("upload starts",
-	         "len=%u pkt_limit=%zu chunk=%zu first_chunk=%zu window=%u",
-	         u->total, u->plan.pkt_limit, u->plan.chunk,
-	         u->plan.first_chunk, window);
-	engine_upload_grant(e);
-}
 
 /* IPC handlers, one per message. */
 
@@ -1241,86 +793,6 @@ engine_dispatch_smp_command(struct engine *e, const Ipc__Envelope *env, int fd)
 	}
 	e->op.cmd = c;
 	engine_op_start(e);
-}
-
-static void
-engine_dispatch_upload_begin(struct engine *e, const Ipc__Envelope *env, int fd)
-{
-	const Ipc__UploadBegin *b = env->upload_begin;
-	const char *bad = NULL;
-
-	(void)fd;
-	if (b->total_len == 0 || b->total_len > UINT32_MAX)
-		bad = "image length must be 1 byte to 4 GiB";
-	else if (b->chunk_size == 0)
-		bad = "chunk_size must not be 0";
-	if (bad != NULL) {
-		engine_reply_status(e, env->request_id, env->board_id,
-		                    IPC__REPLY__STATUS__BAD_REQUEST, bad);
-		return;
-	}
-	if (!engine_op_take(e, env, OP_UPLOAD))
-		return;
-	e->up.image = b->image;
-	e->up.total = (uint32_t)b->total_len;
-	e->up.has_sha = b->sha256.len == SMP_HASH_LEN;
-	if (e->up.has_sha)
-		memcpy(e->up.sha, b->sha256.data, SMP_HASH_LEN);
-	e->up.chunk_size = b->chunk_size;
-	e->up.window = b->window;
-	engine_op_start(e);
-}
-
-static void
-engine_dispatch_upload_chunk(struct engine *e, const Ipc__Envelope *env, int fd)
-{
-	const Ipc__UploadChunk *c = env->upload_chunk;
-	struct upload *u = &e->up;
-	uint64_t want = (uint64_t)u->buf_off + u->buf_len;
-
-	(void)fd;
-	if (e->op.kind != OP_UPLOAD || env->request_id != e->op.req_id ||
-	    u->buf == NULL)
-		return; /* after the end or an abort: in flight, harmless */
-	if (c->offset != want) {
-		log_debug("chunk ignored", "offset=%llu expected=%llu",
-		          (unsigned long long)c->offset,
-		          (unsigned long long)want);
-		return;
-	}
-	if (c->data.len == 0 || c->offset + c->data.len > u->total ||
-	    (c->data.len != u->chunk_size &&
-	     c->offset + c->data.len != u->total)) {
-		engine_op_fail(
-		    e, IPC__REPLY__STATUS__BAD_REQUEST,
-		    "chunk at offset %llu has %zu bytes, expected %u",
-		    (unsigned long long)c->offset, c->data.len, u->chunk_size);
-		return;
-	}
-	if (u->buf_len + c->data.len > u->buf_hard) {
-		/* More than was granted: start over from here. */
-		log_warnx("chunk beyond the granted credit", "offset=%llu",
-		          (unsigned long long)c->offset);
-		engine_upload_rewind(e, (uint32_t)want);
-		return;
-	}
-	memcpy(u->buf + u->buf_len, c->data.data, c->data.len);
-	u->buf_len += c->data.len;
-	if (u->credit_out > 0)
-		u->credit_out--;
-	engine_upload_pump(e);
-}
-
-static void
-engine_dispatch_upload_abort(struct engine *e, const Ipc__Envelope *env, int fd)
-{
-	(void)fd;
-	if (e->op.kind != OP_UPLOAD || env->request_id != e->op.req_id)
-		return;
-	log_info("upload aborted", "offset=%u", e->up.acked);
-	/* Nothing half-sent: packets go out whole, so stop here. */
-	engine_op_fail(e, IPC__REPLY__STATUS__ABORTED, "aborted at offset %u",
-	               e->up.acked);
 }
 
 static const engine_handler engine_handlers[] = {
@@ -1529,6 +1001,7 @@ engine_new(struct event_base *base, const struct link_ops *ops, void *ctx,
 	e->retry_ev = evtimer_new(base, engine_link_retry, e);
 	if (e->lost_ev == NULL || e->retry_ev == NULL)
 		fatalx("cannot create engine events", NULL);
+	engine_upload_init(e);
 	return e;
 }
 
@@ -1544,6 +1017,7 @@ engine_free(struct engine *e)
 		if (e->pend[i].timer != NULL)
 			event_free(e->pend[i].timer);
 	engine_op_clear(e);
+	engine_upload_free(e);
 	if (e->link == LINK_UP)
 		e->ops->close(e->ctx);
 	if (e->link_fd != -1)

@@ -50,6 +50,12 @@ struct link_ops {
 	int (*send)(void *ctx, const uint8_t *pkt, size_t len);
 	/* The largest SMP packet the transport itself can carry. */
 	size_t (*max_pkt)(void *ctx);
+	/*
+	 * Optional: the bytes an SMP packet of len bytes takes on the link,
+	 * so uploads can pick the packet size that carries the most image
+	 * per byte sent (serial framing); NULL when that is len.
+	 */
+	size_t (*wire_len)(void *ctx, size_t len);
 	/* BLE: a board by its advertised name; NULL for other links. */
 	int (*add_board)(void *ctx, const char *peer_name);
 };

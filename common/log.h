@@ -33,6 +33,14 @@ enum log_level log_getlevel(void);
 void log_set_prewrite(void (*fn)(void));
 
 /*
+ * The line format: LOG_TEXT (key=value, the default) or LOG_JSON (one JSON
+ * object per line, for journald and log shippers).  log_init() takes it
+ * from $RDFM_LOG_FORMAT ("text" or "json"), which workers inherit.
+ */
+enum log_format { LOG_TEXT, LOG_JSON };
+void log_setformat(enum log_format f);
+
+/*
  * Every function takes a message (printed quoted and escaped) and an
  * optional printf format for the key=value tail (may be NULL).  Values that
  * can contain spaces should be quoted by the caller ("name=\"%s\"") or

@@ -326,9 +326,11 @@ smp_rspb_image_state(uint8_t *buf, size_t cap, const struct smp_hdr *req,
 	enc_array(&e, list->n, indef);
 	for (i = 0; i < list->n; i++) {
 		s = &list->slots[i];
-		enc_map(&e, s->has_hash ? 9 : 8, indef);
-		enc_tstr(&e, "image");
-		enc_uint(&e, s->image);
+		enc_map(&e, (s->has_hash ? 9 : 8) - o->no_image_key, indef);
+		if (!o->no_image_key) {
+			enc_tstr(&e, "image");
+			enc_uint(&e, s->image);
+		}
 		enc_tstr(&e, "slot");
 		enc_uint(&e, s->slot);
 		if (memchr(s->version, '\0', sizeof(s->version)) == NULL) {

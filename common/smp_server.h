@@ -52,6 +52,8 @@ int smp_req_decode(const uint8_t *pkt, size_t len, struct smp_request *req);
 struct smp_rsp_opts {
 	int version;        /* SMP version of the reply header and error form */
 	bool definite_maps; /* false: indefinite-length maps as Zephyr */
+	bool no_image_key;  /* image list entries without "image", as a
+	                       single-image Zephyr 3.2 writes them */
 };
 
 /*

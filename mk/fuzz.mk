@@ -47,3 +47,7 @@ fuzz_smp_tree_SRCS := tests/fuzz/fuzz_smp_tree.c common/smp_tree.c \
 
 FUZZERS += fuzz_ihex
 fuzz_ihex_SRCS := tests/fuzz/fuzz_ihex.c common/ihex.c $(BASE)
+
+FUZZERS += fuzz_smp_groups
+fuzz_smp_groups_SRCS := tests/fuzz/fuzz_smp_groups.c common/smp_groups.c \
+	common/smp_tree.c common/smp_cbor.c common/smp.c $(BASE)

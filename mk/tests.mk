@@ -38,7 +38,7 @@ test_ipc_SRCS := tests/unit/test_ipc.c $(IPC) $(BASE)
 
 TESTS += test_engine
 test_engine_SRCS := tests/unit/test_engine.c common/engine.c \
-	common/engine_cmd.c common/smp_tree.c \
+	common/engine_cmd.c common/engine_upload.c common/smp_tree.c \
 	common/sandbox.c common/smp.c common/smp_cbor.c common/smp_server.c \
 	$(IPC) $(BASE)
 
@@ -77,3 +77,9 @@ test_smp_groups_SRCS := tests/unit/test_smp_groups.c common/smp_groups.c \
 
 TESTS += test_ihex
 test_ihex_SRCS := tests/unit/test_ihex.c common/ihex.c $(BASE)
+
+# The supervisor's side of the generic command: the IPC tree at the edge.
+TESTS += test_smp_cmd
+test_smp_cmd_SRCS := tests/unit/test_smp_cmd.c supervisor/smp_cmd.c common/util.c \
+	supervisor/workers.c common/smp_tree.c common/smp_cbor.c common/smp.c \
+	$(IPC) $(BASE)

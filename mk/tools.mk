@@ -113,3 +113,14 @@ demo: all
 
 bench: all
 	bench/run.sh $(BUILD)
+
+# A serial line at a fixed baud rate in front of a board's pseudo-terminal
+# (the real Zephyr peer in the benchmarks and its tests).
+TOOL_PROGRAMS += paced-line
+paced-line_SRCS := \
+	tests/tools/paced-line.c
+
+# Measures a serial line between two pseudo-terminals (paced-line's test).
+TOOL_PROGRAMS += line-meter
+line-meter_SRCS := \
+	tests/tools/line-meter.c

@@ -7,6 +7,7 @@ rdfm-mcumgr-worker-serial_SRCS := \
 	common/engine.c \
 	common/engine_cmd.c \
 	common/smp_tree.c \
+	common/engine_upload.c \
 	common/sandbox.c \
 	common/smp.c \
 	common/smp_cbor.c \
@@ -21,6 +22,7 @@ rdfm-mcumgr-worker-udp_SRCS := \
 	common/engine.c \
 	common/engine_cmd.c \
 	common/smp_tree.c \
+	common/engine_upload.c \
 	common/sandbox.c \
 	common/smp.c \
 	common/smp_cbor.c \
@@ -39,6 +41,7 @@ rdfm-mcumgr-worker-ble_SRCS := \
 	common/engine.c \
 	common/engine_cmd.c \
 	common/smp_tree.c \
+	common/engine_upload.c \
 	common/sandbox.c \
 	common/smp.c \
 	common/smp_cbor.c \

@@ -27,6 +27,11 @@
 #define MAX_CHUNK   4096
 #define MAX_RETRIES 5
 
+/* What one chunk did, besides a failure (an exit status, > 0). */
+#define CHUNK_DONE  0
+#define CHUNK_AGAIN (-1) /* send again: smaller, or from another offset */
+#define CHUNK_LOST  (-2) /* no answer: the link or the board */
+
 /* SHA-256 of the first len bytes of fd. */
 static int
 sha256_prefix(int fd, uint64_t len, uint8_t out[32])
@@ -219,7 +224,8 @@ upload_start_at(struct smp_cli *c, int fd, const char *remote, uint64_t size,
 	return 0;
 }
 
-/* One chunk at *off; 0 sent (and *off moved), 1 retry, or an exit code. */
+/* One chunk at *off: CHUNK_DONE (and *off moved), CHUNK_AGAIN,
+ * CHUNK_LOST, or an exit status after saying why. */
 static int
 upload_one(struct smp_cli *c, int fd, const char *remote, uint64_t size,
            uint64_t *off, size_t *chunk, bool *restarted)
@@ -253,13 +259,13 @@ upload_one(struct smp_cli *c, int fd, const char *remote, uint64_t size,
 		}
 		*off = next;
 		smp_tree_free(&res.tree);
-		return 0;
+		return CHUNK_DONE;
 	}
 	/* A packet too large for the board: smaller ones. */
 	if (res.status == SMP_CMD_BAD_REQUEST &&
 	    strstr(res.error, "does not fit") != NULL && *chunk > MIN_CHUNK) {
 		*chunk /= 2;
-		return 1;
+		return CHUNK_AGAIN;
 	}
 	/* The board has another length: our last answer was lost (it has
 	 * what we sent), or it lost the transfer (start over, once). */
@@ -284,11 +290,11 @@ upload_one(struct smp_cli *c, int fd, const char *remote, uint64_t size,
 			    l->u, *off);
 		}
 		smp_tree_free(&res.tree);
-		return 1;
+		return CHUNK_AGAIN;
 	}
 	if (res.status == SMP_CMD_LINK_DOWN || res.status == SMP_CMD_TIMEOUT) {
 		smp_tree_free(&res.tree);
-		return 2;
+		return CHUNK_LOST;
 	}
 	cli_explain(c, "fs upload", &smpg_fs_upload, &res, why, sizeof(why));
 	smp_tree_free(&res.tree);
@@ -345,12 +351,13 @@ smp_run_fs_upload(struct smp_cli *c, int argc, char **argv)
 		}
 		rc = upload_one(c, fd, remote, x.total, &off, &chunk,
 		                &restarted);
-		if (rc != 0 && rc != 1 && rc != 2)
+		if (rc > 0)
 			goto out;
 		if (off > before)
 			moved_ms = now_ms();
-		if (rc == 2 && (++tries > MAX_RETRIES ||
-		                now_ms() - moved_ms > (uint64_t)c->stall_ms)) {
+		if (rc == CHUNK_LOST &&
+		    (++tries > MAX_RETRIES ||
+		     now_ms() - moved_ms > (uint64_t)c->stall_ms)) {
 			rc = cli_fail(
 			    c, SMP_EX_FAIL,
 			    "fs upload: the board stopped answering at "
@@ -358,7 +365,7 @@ smp_run_fs_upload(struct smp_cli *c, int argc, char **argv)
 			    off, cli_link_hint(c));
 			goto out;
 		}
-		if (rc == 0)
+		if (rc == CHUNK_DONE)
 			tries = 0;
 		cli_bar(c, off, 0, false);
 		if (x.total == 0)
@@ -394,7 +401,8 @@ out:
 	return rc;
 }
 
-/* One download request; 0 with the chunk in res (free its tree). */
+/* One download request: CHUNK_DONE with the chunk in res (free its
+ * tree), CHUNK_LOST, or an exit status after saying why. */
 static int
 download_one(struct smp_cli *c, const char *remote, uint64_t off,
              struct smp_cmd_result *res, struct smpg_fs_chunk *ch)
@@ -406,8 +414,11 @@ download_one(struct smp_cli *c, const char *remote, uint64_t off,
 	            smpg_enc_fs_download(buf, sizeof(buf), remote, off), 0,
 	            res) == -1)
 		return SMP_EX_FAIL;
-	if (res->status == SMP_CMD_LINK_DOWN || res->status == SMP_CMD_TIMEOUT)
-		return 2;
+	if (res->status == SMP_CMD_LINK_DOWN ||
+	    res->status == SMP_CMD_TIMEOUT) {
+		smp_tree_free(&res->tree);
+		return CHUNK_LOST;
+	}
 	if (res->status != SMP_CMD_OK) {
 		cli_explain(c, "fs download", &smpg_fs_download, res, why,
 		            sizeof(why));
@@ -422,7 +433,7 @@ download_one(struct smp_cli *c, const char *remote, uint64_t off,
 		                "%" PRIu64 ": %s",
 		                off, ch->off != off ? "another offset" : why);
 	}
-	return 0;
+	return CHUNK_DONE;
 }
 
 /* The first chunk, and where to go on from: after a matching .part. */
@@ -437,7 +448,7 @@ download_begin(struct smp_cli *c, int fd, const char *remote,
 	unsigned int tries = 0;
 	int rc;
 
-	while ((rc = download_one(c, remote, 0, &res, &ch)) == 2)
+	while ((rc = download_one(c, remote, 0, &res, &ch)) == CHUNK_LOST)
 		if (++tries > MAX_RETRIES)
 			return cli_fail(
 			    c, SMP_EX_FAIL,
@@ -485,6 +496,7 @@ smp_run_fs_download(struct smp_cli *c, int argc, char **argv)
 	struct smpg_fs_chunk ch;
 	uint8_t mine[32], theirs[32];
 	unsigned int tries = 0;
+	bool created;
 	char part[4096], why[1024];
 	uint64_t off;
 	int fd, rc;
@@ -496,6 +508,7 @@ smp_run_fs_download(struct smp_cli *c, int argc, char **argv)
 	if ((size_t)snprintf(part, sizeof(part), "%s.part", local) >=
 	    sizeof(part))
 		return cli_fail(c, SMP_EX_USAGE, "fs download: LOCAL too long");
+	created = access(part, F_OK) == -1;
 	if ((fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1)
 		return cli_fail(c, SMP_EX_FAIL, "%s: %s", part,
 		                strerror(errno));
@@ -514,10 +527,10 @@ smp_run_fs_download(struct smp_cli *c, int argc, char **argv)
 			goto out;
 		}
 		rc = download_one(c, remote, off, &res, &ch);
-		if (rc == 2 && ++tries <= MAX_RETRIES)
+		if (rc == CHUNK_LOST && ++tries <= MAX_RETRIES)
 			continue;
-		if (rc != 0) {
-			if (rc == 2)
+		if (rc != CHUNK_DONE) {
+			if (rc == CHUNK_LOST)
 				rc = cli_fail(c, SMP_EX_FAIL,
 				              "fs download: the board stopped "
 				              "answering at %" PRIu64 "; %s",
@@ -583,6 +596,9 @@ smp_run_fs_download(struct smp_cli *c, int argc, char **argv)
 	else
 		xfer_line("downloaded", remote, local, &x);
 out:
+	/* A .part that never got a byte is not left behind. */
+	if (rc != 0 && created && x.moved == 0)
+		unlink(part);
 	close(fd);
 	return rc;
 }

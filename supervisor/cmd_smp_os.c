@@ -14,6 +14,7 @@
 
 #include "cmd_smp.h"
 #include "ipc.h"
+#include "smp.h"
 #include "xmalloc.h"
 
 int
@@ -279,6 +280,41 @@ print_datetime(struct smp_cli *c, const struct smp_tree *t)
 	return 0;
 }
 
+/* The clock; one that was never set says so, with how to set it. */
+static int
+datetime_get(struct smp_cli *c)
+{
+	struct smp_cmd_result res;
+	uint8_t buf[8];
+	char msg[1024];
+	int rc;
+
+	if ((rc = cli_start(c)) != 0)
+		return rc;
+	if (cli_cmd(c, &smpg_os_datetime_get, buf,
+	            smpg_enc_empty(buf, sizeof(buf)), 0, &res) == -1)
+		return SMP_EX_FAIL;
+	if (res.status == SMP_CMD_BOARD_ERROR &&
+	    ((!res.board_v2 && res.board_rc == SMP_RC_NOENT) ||
+	     (res.board_v2 && res.board_group == SMP_GROUP_OS &&
+	      res.board_rc == 4))) {
+		smp_tree_free(&res.tree);
+		return cli_fail(c, SMP_EX_FAIL,
+		                "os datetime: the board's clock is not set "
+		                "(\"smp os datetime set now\" sets it)");
+	}
+	if (res.status != SMP_CMD_OK) {
+		cli_explain(c, "os datetime", &smpg_os_datetime_get, &res, msg,
+		            sizeof(msg));
+		smp_tree_free(&res.tree);
+		return cli_fail(c, SMP_EX_FAIL, "%s", msg);
+	}
+	rc = c->json ? (cli_print_tree(&res.tree), 0)
+	             : print_datetime(c, &res.tree);
+	smp_tree_free(&res.tree);
+	return rc;
+}
+
 int
 smp_run_os_datetime(struct smp_cli *c, int argc, char **argv)
 {
@@ -293,9 +329,7 @@ smp_run_os_datetime(struct smp_cli *c, int argc, char **argv)
 	int rc;
 
 	if (argc == 0)
-		return run_and_print(c, &smpg_os_datetime_get, buf,
-		                     smpg_enc_empty(buf, sizeof(buf)),
-		                     print_datetime);
+		return datetime_get(c);
 	if (strcmp(argv[0], "set") != 0 || argc != 2)
 		return cli_fail(c, SMP_EX_USAGE,
 		                "os datetime takes nothing (read the clock) or "
@@ -406,15 +440,37 @@ print_stat_show(struct smp_cli *c, const struct smp_tree *t)
 int
 smp_run_stat_show(struct smp_cli *c, int argc, char **argv)
 {
+	struct smp_cmd_result res;
 	uint8_t buf[300];
+	char msg[1024];
+	int rc;
 
 	(void)argc;
 	if (strlen(argv[0]) > 200 || argv[0][0] == '\0')
 		return cli_fail(c, SMP_EX_USAGE,
 		                "stat show: NAME must be 1 to 200 bytes");
-	return run_and_print(c, &smpg_stat_show, buf,
-	                     smpg_enc_stat_show(buf, sizeof(buf), argv[0]),
-	                     print_stat_show);
+	if ((rc = cli_start(c)) != 0)
+		return rc;
+	if (cli_cmd(c, &smpg_stat_show, buf,
+	            smpg_enc_stat_show(buf, sizeof(buf), argv[0]), 0,
+	            &res) == -1)
+		return SMP_EX_FAIL;
+	if (res.status != SMP_CMD_OK) {
+		/* Zephyr answers an unknown group with a bare rc 1. */
+		cli_explain(c, "stat show", &smpg_stat_show, &res, msg,
+		            sizeof(msg));
+		if (res.status == SMP_CMD_BOARD_ERROR &&
+		    res.board_rc == SMP_RC_UNKNOWN)
+			snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
+			         "; is there a group \"%s\"? (smp stat list)",
+			         argv[0]);
+		smp_tree_free(&res.tree);
+		return cli_fail(c, SMP_EX_FAIL, "%s", msg);
+	}
+	rc = c->json ? (cli_print_tree(&res.tree), 0)
+	             : print_stat_show(c, &res.tree);
+	smp_tree_free(&res.tree);
+	return rc;
 }
 
 /*

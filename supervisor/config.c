@@ -78,6 +78,7 @@ static const char *const top_keys[] = {"server",
                                        "concurrent_authentications",
                                        "concurrent_downloads",
                                        "timeouts",
+                                       "log_format",
                                        NULL};
 static const char *const device_keys[] = {"name",
                                           "id",
@@ -1254,6 +1255,28 @@ apply_overrides(struct config *c, const struct config_overrides *ov)
 }
 
 /* The scalar keys of the top level; -1 when one is wrong. */
+/* "text" (key=value lines, the default) or "json" (an object per line). */
+static int
+parse_log_format(struct parse *p, json_object *root, struct config *c)
+{
+	char *f = NULL;
+	int ret = 0;
+
+	if (get_str(p, root, "", "log_format", NULL, &f) == -1)
+		return -1;
+	if (f == NULL || strcmp(f, "text") == 0)
+		c->log_json = false;
+	else if (strcmp(f, "json") == 0)
+		c->log_json = true;
+	else
+		ret = perr(p, "log_format",
+		           "\"%s\" is not a log format "
+		           "(expected \"text\" or \"json\")",
+		           f);
+	free(f);
+	return ret;
+}
+
 static int
 parse_top_scalars(struct parse *p, struct config *c, json_object *root)
 {
@@ -1291,6 +1314,7 @@ parse_top_scalars(struct parse *p, struct config *c, json_object *root)
 	bad |= get_int(p, root, "", "concurrent_downloads", 1,
 	               CONFIG_MAX_DOWNLOADS, &v) == -1;
 	c->concurrent_downloads = (int)v;
+	bad |= parse_log_format(p, root, c) == -1;
 	return bad ? -1 : 0;
 }
 

@@ -118,6 +118,7 @@ struct config {
 	int server_connections;
 	int concurrent_authentications;
 	int concurrent_downloads;
+	bool log_json; /* log_format "json": one JSON object per log line */
 	struct timeouts_cfg timeouts;
 	size_t ndevices;
 	struct device_cfg *devices;

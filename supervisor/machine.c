@@ -93,6 +93,11 @@ struct member {
 	bool rejected;
 	struct event *retry_ev;
 	bool late; /* the reset's deadline passed before it answered */
+	/* The slots before the last reset while converging: a reset that
+	 * changes nothing (no bootloader acting on the marks) is not tried
+	 * again and again. */
+	bool reset_sent;
+	struct board_images before_reset;
 };
 
 struct machine {
@@ -729,6 +734,24 @@ conv_act(struct member *mb, enum member_act act, const uint8_t *target)
 	}
 }
 
+/* Slot 0 and 1 of image 0 hold the same images with the same flags. */
+static bool
+same_slot(const struct board_slot *a, const struct board_slot *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return a->has_hash == b->has_hash &&
+	       memcmp(a->hash, b->hash, BOARD_HASH_LEN) == 0 &&
+	       a->pending == b->pending && a->confirmed == b->confirmed;
+}
+
+static bool
+same_slots(const struct board_images *a, const struct board_images *b)
+{
+	return same_slot(board_slot(a, 0), board_slot(b, 0)) &&
+	       same_slot(board_slot(a, 1), board_slot(b, 1));
+}
+
 /*
  * One look at the board, then the one step decide_member() says brings it
  * closer to its old image (back) or to its new one, confirmed (forward).
@@ -765,6 +788,17 @@ on_conv_read(struct board *b, enum board_status st, const char *err,
 	}
 	act = decide_member(m->dir, &m->j.members[mb->idx], mb->self_confirm,
 	                    m->lone, imgs, &target, why, sizeof(why));
+	if (act == ACT_RESET && mb->reset_sent &&
+	    same_slots(&mb->before_reset, imgs)) {
+		member_done(mb, false,
+		            "a reset left its slots as they were (slot 1 still "
+		            "pending): no bootloader acts on the marks, so "
+		            "resetting again would not help");
+		return;
+	}
+	mb->reset_sent = act == ACT_RESET;
+	if (mb->reset_sent)
+		mb->before_reset = *imgs;
 	switch (act) {
 	case ACT_DONE:
 		if (m->dir == DIR_FORWARD)
@@ -813,6 +847,7 @@ conv_start_member(struct member *mb)
 
 	mb->conv_steps = 0;
 	mb->rejected = false;
+	mb->reset_sent = false;
 	/* A member rebooting twice must fit; unreachable after that. */
 	mb->conv_deadline_ms =
 	    now_ms() + (uint64_t)to->reboot_ms * 2 + (uint64_t)to->request_ms;
@@ -874,10 +909,14 @@ after_back(struct machine *m, size_t bad)
 {
 	if (bad > 0) {
 		/* The journal keeps the direction: the next cycle goes on. */
-		if (!m->recovering)
+		if (!m->recovering && m->lone)
 			fail(m, m->fail_kind, m->failed_step, 0,
-			     "%s; rolled back, except %zu member(s) that did "
-			     "not answer",
+			     "%s; not rolled back yet: %s", m->rollback_reason,
+			     m->mb[0].err);
+		else if (!m->recovering)
+			fail(m, m->fail_kind, m->failed_step, 0,
+			     "%s; rolled back, except %zu member(s) (reasons "
+			     "above)",
 			     m->rollback_reason, bad);
 		else
 			fail(m, FAIL_TRANSIENT, S_CONVERGE, 0,
@@ -1216,7 +1255,8 @@ after_upload(struct machine *m)
 		return;
 	}
 	if (m->cycle_bytes > 0)
-		stats_uploaded(&m->stats, m->cycle_bytes, m->cycle_upload_ms);
+		stats_uploaded(&m->stats, m->cycle_bytes, m->cycle_upload_ms, 0,
+		               0);
 	run_all(m, S_VERIFY, verify_member, after_verify);
 }
 
@@ -1279,6 +1319,7 @@ upload_finished(evutil_socket_t fd, short ev, void *arg)
 	struct machine *m = mb->m;
 	uint64_t el = now_ms() - mb->up_started_ms,
 	         total = upload_total(mb->up);
+	uint32_t win = upload_window(mb->up), rew = upload_rewinds(mb->up);
 
 	(void)fd;
 	(void)ev;
@@ -1311,9 +1352,12 @@ upload_finished(evutil_socket_t fd, short ev, void *arg)
 		return;
 	}
 	say(m, mb, LOG_LEVEL_INFO, "Upload finished",
-	    "bytes=%" PRIu64 " seconds=%.1f bytes_per_s=%.0f", total,
-	    (double)el / 1000.0,
-	    el != 0 ? (double)total * 1000.0 / (double)el : 0.0);
+	    "bytes=%" PRIu64 " seconds=%.1f bytes_per_s=%.0f window=%u "
+	    "rewinds=%u",
+	    total, (double)el / 1000.0,
+	    el != 0 ? (double)total * 1000.0 / (double)el : 0.0, win, rew);
+	/* A group's figures: the last member's window, every rewind. */
+	stats_uploaded(&m->stats, 0, 0, win, rew);
 	/* The rate of the step: all members' bytes over the slowest. */
 	m->cycle_bytes += total;
 	if (el > m->cycle_upload_ms)

@@ -46,7 +46,8 @@ static const struct command {
     {"check-config", cmd_check_config,
      "check everything a start would, print the plan (--json: as JSON)"},
     {"artifact", cmd_artifact, "inspect an update artifact"},
-    {"smp", cmd_smp, "run one SMP operation on one board"},
+    {"smp", cmd_smp,
+     "one operation on one board: upgrade, image, os, stat, shell, fs"},
 };
 
 enum flag_id {
@@ -1202,6 +1203,11 @@ run_daemon(void)
 	fd_limit_raise();
 	if ((c = load_for_daemon(true, err, sizeof(err))) == NULL)
 		return EX_CONFIG;
+	if (c->log_json) {
+		/* From here on; workers take it from the environment. */
+		setenv("RDFM_LOG_FORMAT", "json", 1);
+		log_setformat(LOG_JSON);
+	}
 	log_info("Configuration loaded", "file=%s devices=%zu groups=%zu",
 	         log_q(c->path), c->ndevices, c->ngroups);
 	if (make_state_dir(c->state_dir) == -1 ||

@@ -271,6 +271,17 @@ prom_updates(struct evbuffer *b, const struct metrics_snapshot *s)
 		evbuffer_add_printf(b, "%.1f\n",
 		                    s->v[i].stats->last_upload_bps);
 	}
+	add_help(b, "rdfm_mcumgr_upload_window", "gauge",
+	         "packets in flight the last finished upload settled on");
+	for (i = 0; i < s->n; i++) {
+		add_series(b, "rdfm_mcumgr_upload_window", &s->v[i], NULL,
+		           NULL);
+		evbuffer_add_printf(b, "%u\n", s->v[i].stats->upload_window);
+	}
+	prom_counter(b, s, "rdfm_mcumgr_upload_rewinds_total",
+	             "times a board asked for upload data again (lost "
+	             "packets, resets) in finished uploads",
+	             offsetof(struct board_stats, upload_rewinds));
 	add_help(b, "rdfm_mcumgr_worker_restarts_total", "counter",
 	         "restarts of the worker of the board's link (a group: all "
 	         "its members')");
@@ -346,6 +357,10 @@ entry_json(const struct metrics_entry *e)
 	                       json_object_new_uint64(st->bytes_uploaded));
 	json_object_object_add(o, "last_upload_rate",
 	                       json_object_new_double(st->last_upload_bps));
+	json_object_object_add(o, "upload_window",
+	                       json_object_new_int64(st->upload_window));
+	json_object_object_add(o, "upload_rewinds",
+	                       json_object_new_uint64(st->upload_rewinds));
 	json_object_object_add(o, "worker_restarts",
 	                       json_object_new_uint64(e->worker_restarts));
 	return o;
@@ -396,13 +411,15 @@ metrics_log_status(const struct metrics_snapshot *s)
 		         "last_check=%" PRId64 " last_check_result=%s "
 		         "attempts=%" PRIu64 " successes=%" PRIu64
 		         " failures=%s bytes_uploaded=%" PRIu64
-		         " last_upload_rate=%.0f worker_restarts=%u",
+		         " last_upload_rate=%.0f upload_window=%u "
+		         "upload_rewinds=%" PRIu64 " worker_restarts=%u",
 		         s->v[i].kind, log_q(s->v[i].name), s->v[i].state,
 		         log_q(s->v[i].running_version),
 		         log_q(st->offered_version), st->last_check,
 		         stats_check_name(st->last_check_result), st->attempts,
 		         st->successes, log_q(failures), st->bytes_uploaded,
-		         st->last_upload_bps, s->v[i].worker_restarts);
+		         st->last_upload_bps, st->upload_window,
+		         st->upload_rewinds, s->v[i].worker_restarts);
 	}
 	if (s->n == 0)
 		log_info("Status", "devices=0 groups=0");

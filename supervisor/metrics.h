@@ -41,7 +41,9 @@ struct board_stats {
 	uint64_t attempts, successes;
 	struct stats_phase_count failures[STATS_MAX_PHASES];
 	uint64_t bytes_uploaded;
-	double last_upload_bps;  /* of the last finished upload */
+	double last_upload_bps;     /* of the last finished upload */
+	unsigned int upload_window; /* where the last upload's window settled */
+	uint64_t upload_rewinds;    /* times boards asked for earlier data */
 	uint64_t local_failures; /* this host's: journal, disk, descriptors */
 	char last_error[200]; /* why the last cycle failed; "" after success */
 };
@@ -111,10 +113,21 @@ stats_failed(struct board_stats *s, const char *phase)
 	}
 }
 
-/* A finished upload of bytes in ms milliseconds. */
+/*
+ * A finished upload of bytes in ms milliseconds; its window settled at
+ * window packets in flight (0: not known) after rewinds rewinds.  Without
+ * bytes and ms only the window and rewinds count (a group's member: the
+ * group's bytes come once every member finished).
+ */
 static inline void
-stats_uploaded(struct board_stats *s, uint64_t bytes, uint64_t ms)
+stats_uploaded(struct board_stats *s, uint64_t bytes, uint64_t ms,
+               unsigned int window, unsigned int rewinds)
 {
+	if (window != 0)
+		s->upload_window = window;
+	s->upload_rewinds += rewinds;
+	if (bytes == 0 && ms == 0)
+		return;
 	s->bytes_uploaded += bytes;
 	s->last_upload_bps =
 	    ms != 0 ? (double)bytes * 1000.0 / (double)ms : (double)bytes;

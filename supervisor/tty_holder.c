@@ -165,6 +165,21 @@ busy(const char *path, char *why, size_t whycap)
 		         path);
 }
 
+/*
+ * Closing a tty drops DTR when HUPCL is set, and some boards reset on that
+ * edge: the probe must not cost a reset before the worker opens the line.
+ */
+static void
+keep_dtr(int fd)
+{
+	struct termios t;
+
+	if (tcgetattr(fd, &t) == 0 && (t.c_cflag & HUPCL)) {
+		t.c_cflag &= ~(tcflag_t)HUPCL;
+		(void)tcsetattr(fd, TCSANOW, &t);
+	}
+}
+
 int
 tty_probe(const char *path, char *why, size_t whycap)
 {
@@ -190,6 +205,7 @@ tty_probe(const char *path, char *why, size_t whycap)
 		busy(path, why, whycap);
 		return -1;
 	}
+	keep_dtr(fd);
 	close(fd); /* the lock goes with it */
 	return 0;
 }

@@ -47,7 +47,9 @@ struct upload {
 	uint64_t acked;      /* best offset the board acknowledged */
 	unsigned int stalls; /* resumes since the board last moved */
 	unsigned int resumes;
-	uint32_t window;    /* from the last progress */
+	uint32_t window;    /* from the last progress; once finished, where
+	                       the window settled */
+	uint32_t rewinds;   /* the board's, over every attempt that told */
 	bool have_start;    /* start_off is known */
 	uint64_t start_off; /* the board's offset when the first attempt
 	                       began: a resumed upload */
@@ -60,6 +62,19 @@ struct upload {
 static uint8_t chunk_buf[IPC_CHUNK_SIZE];
 
 static void begin(struct upload *);
+
+/* What the worker learnt so far: the supervisor keeps it for the board. */
+static void
+keep_learnt(struct upload *u, const Ipc__UploadLearnt *l)
+{
+	struct worker_learnt wl;
+
+	if (l == NULL)
+		return;
+	wl.window = l->window;
+	wl.grow_after = l->grow_after;
+	worker_upload_learnt(u->w, u->board_id, &wl);
+}
 
 int
 upload_file_sha256(int fd, uint8_t sha[32], uint64_t *size, char *err,
@@ -233,6 +248,7 @@ on_rewind(struct upload *u, const Ipc__UploadRewind *rw)
 static void
 on_progress(struct upload *u, const Ipc__UploadProgress *p)
 {
+	keep_learnt(u, p->learnt);
 	if (p->offset > u->total)
 		return;
 	u->window = p->window;
@@ -287,6 +303,12 @@ on_reply(struct upload *u, const Ipc__Reply *reply)
 		event_add(u->resume_ev, &tv);
 		return;
 	}
+	if (reply->status == IPC__REPLY__STATUS__OK &&
+	    reply->result_case == IPC__REPLY__RESULT_UPLOAD) {
+		keep_learnt(u, reply->upload->learnt);
+		u->window = reply->upload->window;
+		u->rewinds += reply->upload->rewinds;
+	}
 	u->finished = true;
 	u->done(reply, u->arg);
 }
@@ -321,6 +343,8 @@ begin(struct upload *u)
 {
 	Ipc__Envelope env = IPC__ENVELOPE__INIT;
 	Ipc__UploadBegin ub = IPC__UPLOAD_BEGIN__INIT;
+	Ipc__UploadLearnt hint = IPC__UPLOAD_LEARNT__INIT;
+	struct worker_learnt wl;
 
 	ub.image = u->opts.image;
 	ub.total_len = u->total;
@@ -328,6 +352,11 @@ begin(struct upload *u)
 	ub.sha256.len = sizeof(u->sha);
 	ub.chunk_size = IPC_CHUNK_SIZE;
 	ub.window = u->opts.window;
+	if (u->opts.window == 0 && worker_upload_hint(u->w, u->board_id, &wl)) {
+		hint.window = wl.window;
+		hint.grow_after = wl.grow_after;
+		ub.hint = &hint;
+	}
 	env.body_case = IPC__ENVELOPE__BODY_UPLOAD_BEGIN;
 	env.upload_begin = &ub;
 	/* The first packet always carries offset 0; the board corrects it. */
@@ -446,4 +475,10 @@ uint64_t
 upload_resumed_from(const struct upload *u)
 {
 	return u->have_start ? u->start_off : 0;
+}
+
+uint32_t
+upload_rewinds(const struct upload *u)
+{
+	return u->rewinds;
 }

@@ -17,7 +17,8 @@ struct upload;
 
 struct upload_opts {
 	uint32_t image;           /* image number, 0 for single-image boards */
-	uint32_t window;          /* 0: the worker's planner decides */
+	uint32_t window;          /* fixed; 0: adaptive, from what the worker
+	                             learnt about the board (workers.h) */
 	unsigned int max_resumes; /* restarts without progress; 0 = 5 */
 };
 
@@ -50,8 +51,13 @@ void upload_free(struct upload *u);
 /* Bytes of the file, and resumes after a worker restart so far. */
 uint64_t upload_total(const struct upload *u);
 unsigned int upload_resumes(const struct upload *u);
-/* The packets in flight, as the worker last said. */
+/*
+ * The packets in flight, as the worker last said; once finished, the
+ * window the upload settled on.  And the times the board asked for an
+ * earlier offset, over the attempts that finished.
+ */
 uint32_t upload_window(const struct upload *u);
+uint32_t upload_rewinds(const struct upload *u);
 /* Where the board already was when this upload began (0: from the start). */
 uint64_t upload_resumed_from(const struct upload *u);
 

@@ -67,6 +67,13 @@ struct board {
 	char *peer_name;
 };
 
+/* What uploads learnt about one board's capacity (worker_upload_*). */
+struct learnt {
+	TAILQ_ENTRY(learnt) entry;
+	uint32_t board_id;
+	struct worker_learnt l;
+};
+
 /* Ties an ipc to its worker; outlives the worker's use of it (see gc). */
 struct wipc {
 	TAILQ_ENTRY(wipc) entry;
@@ -82,6 +89,8 @@ struct worker {
 	char *exe;
 	struct worker_link link; /* strings owned */
 	TAILQ_HEAD(, board) boards;
+	/* Outlives the worker's processes: a restarted one starts from it. */
+	TAILQ_HEAD(, learnt) learnts;
 
 	enum worker_state state;
 	pid_t pid;
@@ -735,6 +744,7 @@ static void
 worker_free(struct worker *w)
 {
 	struct board *b;
+	struct learnt *l;
 
 	TAILQ_REMOVE(&w->ws->list, w, entry);
 	drop_ipc(w);
@@ -745,6 +755,10 @@ worker_free(struct worker *w)
 		TAILQ_REMOVE(&w->boards, b, entry);
 		free(b->peer_name);
 		free(b);
+	}
+	while ((l = TAILQ_FIRST(&w->learnts)) != NULL) {
+		TAILQ_REMOVE(&w->learnts, l, entry);
+		free(l);
 	}
 	event_free(w->restart_ev);
 	event_free(w->reopen_ev);
@@ -1127,6 +1141,7 @@ worker_spawn(struct workers *ws, const char *name,
 	w->link.chroot_dir =
 	    link->chroot_dir ? xstrdup(link->chroot_dir) : NULL;
 	TAILQ_INIT(&w->boards);
+	TAILQ_INIT(&w->learnts);
 	TAILQ_INIT(&w->queued);
 	TAILQ_INIT(&w->inflight);
 	w->pid = -1;
@@ -1171,6 +1186,49 @@ worker_add_board(struct worker *w, uint32_t board_id, const char *peer_name)
 	TAILQ_INSERT_TAIL(&w->boards, b, entry);
 	if (w->state == WS_READY || w->state == WS_LINKWAIT)
 		send_add_board(w, b);
+}
+
+static struct learnt *
+find_learnt(const struct worker *w, uint32_t board_id)
+{
+	struct learnt *l;
+
+	TAILQ_FOREACH(l, &w->learnts, entry)
+	if (l->board_id == board_id)
+		return l;
+	return NULL;
+}
+
+bool
+worker_upload_hint(const struct worker *w, uint32_t board_id,
+                   struct worker_learnt *out)
+{
+	const struct learnt *l = find_learnt(w, board_id);
+
+	if (l == NULL || l->l.window == 0)
+		return false;
+	*out = l->l;
+	return true;
+}
+
+void
+worker_upload_learnt(struct worker *w, uint32_t board_id,
+                     const struct worker_learnt *in)
+{
+	struct learnt *l = find_learnt(w, board_id);
+
+	if (in->window == 0)
+		return;
+	if (l == NULL) {
+		l = xcalloc(1, sizeof(*l));
+		l->board_id = board_id;
+		TAILQ_INSERT_TAIL(&w->learnts, l, entry);
+	}
+	if (l->l.window != in->window)
+		log_debug("upload window learnt",
+		          "worker=%s board=%u window=%u", log_q(w->name),
+		          board_id, in->window);
+	l->l = *in;
 }
 
 uint64_t

@@ -96,6 +96,22 @@ void worker_forget(struct worker *w, uint64_t request_id);
  */
 void worker_expect_link_drop(struct worker *w, uint64_t for_ms);
 
+/*
+ * What uploads learnt about how many packets a board takes in flight
+ * (UploadLearnt, opaque here): kept per board in the worker object, which
+ * outlives the worker's processes, and handed back as UploadBegin's hint
+ * so that a restarted worker does not learn again from scratch.
+ */
+struct worker_learnt {
+	uint32_t window; /* 0: nothing learnt */
+	uint32_t grow_after;
+};
+/* false when nothing was learnt for the board yet. */
+bool worker_upload_hint(const struct worker *w, uint32_t board_id,
+                        struct worker_learnt *out);
+void worker_upload_learnt(struct worker *w, uint32_t board_id,
+                          const struct worker_learnt *in);
+
 /* Observability, mostly for tests and logs. */
 int worker_pid(const struct worker *w); /* -1 when not running */
 unsigned int worker_restarts(const struct worker *w);

@@ -34,7 +34,7 @@ e2e_board one udp "$T/old.bin" || exit 1
 e2e_config "$T/one.json" -- one:typeJ
 RDFM_CRASH_AT=resetting e2e_run one1 -c "$T/one.json" --once
 check "single: set-up: the daemon died before the reset, slot 1 pending" \
-	[ "$RC" -eq 137 ] && [ "$(slot one 1 pending)" = true ]
+	[ "$RC" -eq 137 -a "$(slot one 1 pending)" = true ]
 limited_run one2 0 -c "$T/one.json" --once
 check "single, journal unwritable: --once fails" [ "$RC" -ne 0 ]
 check "single, journal unwritable: the reason names the journal" \
@@ -46,7 +46,7 @@ check "single, journal unwritable: the board was not reset" \
 	[ "$(board_field one .counters.resets)" = 0 ]
 e2e_run one3 -c "$T/one.json" --once
 check "single, journal back: the update completes" \
-	[ "$RC" -eq 0 ] && [ "$(slot one 0 hash):$(slot one 0 confirmed)" = "$new_hash:true" ]
+	[ "$RC" -eq 0 -a "$(slot one 0 hash):$(slot one 0 confirmed)" = "$new_hash:true" ]
 e2e_board_stop one
 
 # --- a group: crash at the confirm point, then no journal --------------------------

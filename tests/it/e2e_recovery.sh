@@ -35,8 +35,7 @@ e2e_stop
 check "slow reboot: the board runs the new image, confirmed" \
 	[ "$(slot slow 0 hash):$(slot slow 0 confirmed)" = "$new_hash:true" ]
 check "slow reboot: uploaded once, reset once" \
-	[ "$(count "$L" 'Uploading the new image')" -eq 1 ] &&
-	[ "$(board_field slow .counters.resets)" = 1 ]
+	[ "$(count "$L" 'Uploading the new image')" -eq 1 -a "$(board_field slow .counters.resets)" = 1 ]
 e2e_board_stop slow
 
 # --- a journal entry the board contradicts ------------------------------------
@@ -88,11 +87,9 @@ check "same image: recognised before any upload" \
 sleep 4
 e2e_stop
 check "same image: nothing uploaded, nothing failed" \
-	[ "$(count "$L" 'Uploading the new image')" -eq 0 ] &&
-	[ "$(count "$L" 'Update failed')" -eq 0 ]
+	[ "$(count "$L" 'Uploading the new image')" -eq 0 -a "$(count "$L" 'Update failed')" -eq 0 ]
 check "same image: downloaded once, not tried again" \
-	[ "$(count "$L" 'already running; nothing to do')" -eq 1 ] &&
-	[ "$(count "$L" 'download verified')" -eq 1 ]
+	[ "$(count "$L" 'already running; nothing to do')" -eq 1 -a "$(count "$L" 'download verified')" -eq 1 ]
 check "same image: the fallback in slot 1 is untouched" \
 	[ "$(slot same 1 hash):$(slot same 0 hash)" = "$fb_hash:$old_hash" ]
 check "same image: the board was not reset" \

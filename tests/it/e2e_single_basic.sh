@@ -87,7 +87,7 @@ e2e_board re serial "$T/old.bin" --reenumerate --reboot-ms 1500 || exit 1
 e2e_config "$T/re.json" -- re:typeS
 e2e_run re -c "$T/re.json" --once
 check "a re-enumerating serial board is updated across its reset" \
-	[ "$RC" -eq 0 ] && [ "$(slot re 0 hash):$(slot re 0 confirmed)" = "$new_hash:true" ]
+	[ "$RC" -eq 0 -a "$(slot re 0 hash):$(slot re 0 confirmed)" = "$new_hash:true" ]
 check "... after its link went down and came back" \
 	grep -q 'link up again' "$T/re.log"
 

@@ -50,10 +50,11 @@ want_file /usr/lib/sysusers.d/rdfm-mcumgr.conf 644
 want_file /usr/share/man/man1/rdfm-mcumgr-client.1 644
 want_file /usr/share/man/man5/rdfm-mcumgr-client.json.5 644
 want_file /usr/share/doc/rdfm-mcumgr-client/user-guide.md 644
+want_file /usr/share/bash-completion/completions/rdfm-mcumgr-client 644
 
 # Nothing else: test tools stay in the build tree.
 extra=$(cd "$R" && find . -type f | sort | grep -v -E \
-	'^\./usr/bin/rdfm-mcumgr-client$|^\./usr/libexec/rdfm-mcumgr/rdfm-mcumgr-worker-(serial|udp|ble)$|^\./etc/rdfm-mcumgr/config\.json\.example$|^\./usr/lib/systemd/system/rdfm-mcumgr-client\.service$|^\./usr/lib/sysusers\.d/rdfm-mcumgr\.conf$|^\./usr/share/man/man[15]/|^\./usr/share/doc/rdfm-mcumgr-client/')
+	'^\./usr/bin/rdfm-mcumgr-client$|^\./usr/libexec/rdfm-mcumgr/rdfm-mcumgr-worker-(serial|udp|ble)$|^\./etc/rdfm-mcumgr/config\.json\.example$|^\./usr/lib/systemd/system/rdfm-mcumgr-client\.service$|^\./usr/lib/sysusers\.d/rdfm-mcumgr\.conf$|^\./usr/share/man/man[15]/|^\./usr/share/doc/rdfm-mcumgr-client/|^\./usr/share/bash-completion/completions/rdfm-mcumgr-client$')
 if [ -z "$extra" ]; then
 	ok "no stray files installed"
 else

@@ -46,6 +46,6 @@ out=$("$CLIENT" smp --transport udp --address "${BOARD_LINK[lk]}" echo again \
 check "the link is free once the daemon stopped" [ "$out" = again ]
 in=$(board_field lk .counters.bytes_in)
 check "one image's worth of bytes went to the board, not two ($in)" \
-	[ "$in" -gt 200000 ] && [ "$in" -lt 300000 ]
+	[ "$in" -gt 200000 -a "$in" -lt 300000 ]
 
 done_testing

@@ -64,6 +64,12 @@ check "/metrics: the bytes uploaded are the image's size" \
 check "/metrics: a last upload rate above zero" \
 	awk -v r="$(metric 'rdfm_mcumgr_last_upload_rate_bytes_per_second{kind="device",name="a"}')" \
 	'BEGIN { exit !(r > 0) }'
+# The board is a lossless UDP simulator with buf_count 4: the adaptive
+# window stays at 3 and the board never asks for data again.
+check "/metrics: the window the upload settled on, no rewinds" \
+	[ "$(metric 'rdfm_mcumgr_upload_window{kind="device",name="a"}'):$(metric 'rdfm_mcumgr_upload_rewinds_total{kind="device",name="a"}')" = 3:0 ]
+check "the log's Upload finished line names the window and rewinds" \
+	grep -q 'msg="Upload finished".* window=3 rewinds=0' "$T/d.log"
 check "/metrics: the running version is the new one" \
 	grep -qF 'rdfm_mcumgr_running_version_info{kind="device",name="a",version="2.0.0"} 1' \
 	"$T/metrics.txt"

@@ -1,8 +1,9 @@
 #!/bin/bash
 # The virtual board over its serial link: golden frames on the wire, the
-# receive-buffer limit (buf_size - 4 on serial), USB re-enumeration on
-# reset, pacing at --baud (bytes per second, generous bounds), console
-# noise mixed into the output, and corrupted lines both ways.
+# receive-buffer limit (buf_size - 4 on serial), Zephyr's UART line
+# buffers beneath it, USB re-enumeration on reset, pacing at --baud
+# (bytes per second, generous bounds), console noise mixed into the
+# output, and corrupted lines both ways.
 . "$(dirname "$0")/../lib.sh"
 . "$SRC/tests/sim/it-lib.sh"
 
@@ -104,4 +105,45 @@ check "... and some replies lost ($got of $seen received)" \
 	[ "$got" -gt 0 -a "$got" -lt "$seen" ]
 stop_sim
 
+
+# Zephyr's UART line buffers (--line-bufs 2, --line-buf-size 128 by
+# default).  Two echo requests of three lines each, back to back at 115200
+# baud (11 ms a line), to a board that spends 100 ms on each request: the
+# second one's first two lines wait in the two buffers, its third finds
+# none and is dropped whole, so only the first request is answered.
+text=$(head -c 256 /dev/zero | tr '\0' 'x')
+start_sim lb serial --serial "$T/lb" --baud 115200 --proc-us 100000 || exit 1
+out=$(cl --timeout-ms 1500 burst 2 "$text")
+check "two lines of buffer: the second 3-line request is lost" \
+	grep -qx 'replies 1' <<<"$out"
+check "... its dropped line is counted" [ "$(st .counters.lines_dropped)" -ge 1 ]
+out=$(cl --timeout-ms 1500 burst 1 "$text")
+check "... and a request on its own is answered again" grep -qx 'replies 1' <<<"$out"
+stop_sim
+# The same with more line buffers, or none counted (a lossless pipeline).
+start_sim lb4 serial --serial "$T/lb4" --baud 115200 --proc-us 100000 \
+	--line-bufs 4 || exit 1
+out=$(cl --timeout-ms 1500 burst 2 "$text")
+check "four line buffers hold the second request" grep -qx 'replies 2' <<<"$out"
+stop_sim
+start_sim lb0 serial --serial "$T/lb0" --baud 115200 --proc-us 100000 \
+	--line-bufs 0 || exit 1
+out=$(cl --timeout-ms 1500 burst 3 "$text")
+check "--line-bufs 0: no line limit" grep -qx 'replies 3' <<<"$out"
+check "... nothing dropped" [ "$(st .counters.lines_dropped)" = 0 ]
+stop_sim
+# A board that does not spend time on requests frees its lines at once:
+# an unpaced burst of long requests that fits its SMP buffers is all
+# answered.
+start_sim lbf serial --serial "$T/lbf" || exit 1
+out=$(cl --timeout-ms 1500 burst 4 "$text")
+check "a board with time to spare keeps up with a burst (4 requests, buf_count 4)" grep -qx "replies 4" <<<"$out"
+stop_sim
+# A line longer than its buffer is dropped whole (Zephyr's driver).
+start_sim ls serial --serial "$T/ls" --line-buf-size 64 || exit 1
+out=$(cl --timeout-ms 700 echo "$text")
+check "a 127-byte line into 64-byte buffers gets no reply" [ "$out" = timeout ]
+out=$(cl echo hi)
+check "... a short one does" [ "$(rfield .r <<<"$out")" = hi ]
+stop_sim
 done_testing

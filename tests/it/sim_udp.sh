@@ -86,7 +86,8 @@ check "--help documents every option" bash -c '
 	    state reboot-ms reject-new no-boot self-confirm self-reject \
 	    confirm-ms buf-size buf-count definite-maps zephyr-3 latency-ms \
 	    flash-us-per-kb seed drop-rate drop-reply-rate corrupt-rate \
-	    hang-after die-after status; do
+	    hang-after die-after status proc-us erase-us-per-kb line-bufs \
+	    line-buf-size; do
 		grep -q -- "--$o" <<<"$h" || { echo "# --$o missing"; exit 1; }
 	done' "$SIM"
 check_fails "a bad option value is refused" "$SIM" --udp 127.0.0.1:0 --drop-rate 2

@@ -68,4 +68,14 @@ check "image confirm over BLE" \
 	2>"$T/u.err"
 check "ble without --peer-name is a usage error" [ $? -eq 2 ]
 
+out=$("$CLI" smp --peer-name "$name" --att-socket "@$name" echo implied 2>/dev/null)
+check "--peer-name implies BLE" [ "$out" = implied ]
+out=$("$CLI" smp --conntype ble --connstring "peer_name=$name,ctlr_name=hci0" \
+	--att-socket "@$name" echo connstring 2>/dev/null)
+check "--conntype ble --connstring peer_name=NAME,ctlr_name=hci0" [ "$out" = connstring ]
+"$CLI" smp --conntype ble --connstring "peer_id=00:11:22:33:44:55" echo x \
+	>/dev/null 2>"$T/pid.err"
+check "a peer_id connstring is a usage error saying what to give" \
+	grep -q "peer_id (an address) is not supported; give peer_name=NAME" "$T/pid.err"
+
 done_testing

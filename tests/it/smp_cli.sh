@@ -148,7 +148,7 @@ check "a silent UDP board fails with the UDP hint" \
 # --- Output: -q, worker logs only with -v, the bar on its own line ---
 out=$("$CLI" smp --address "$U" -q image upload "$T/new.bin" 2>"$T/q.err")
 check "-q prints the result" grep -q "^uploaded $new_size bytes" <<<"$out"
-check "... and nothing else" [ "$(wc -l <<<"$out")" -eq 1 ] && [ ! -s "$T/q.err" ]
+check "... and nothing else" [ "$(wc -l <<<"$out")" -eq 1 -a ! -s "$T/q.err" ]
 "$CLI" smp --address "$U" image upload "$T/new.bin" >/dev/null 2>"$T/nolog.err"
 check "without -v no worker log lines" [ "$(grep -c 'proc=worker' "$T/nolog.err")" -eq 0 ]
 "$CLI" smp --address "$U" -v image upload "$T/new.bin" >/dev/null 2>"$T/log.err"

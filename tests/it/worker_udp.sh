@@ -13,8 +13,10 @@ start_sim b --udp 127.0.0.1:0 --state "$T/b.state" || {
 	exit 1
 }
 drive "$T/o1" $W --udp "$READY" echo "hello board" \; params \; image-list
-check "worker says hello with protocol version 1" \
-	grep -q '^hello version=1 role=udp' "$T/o1"
+# The version the worker was built with (common/ipc.h).
+v=$(sed -n 's/^#define IPC_PROTOCOL_VERSION \([0-9]*\).*/\1/p' "$SRC/common/ipc.h")
+check "worker says hello with protocol version $v" \
+	grep -q "^hello version=$v role=udp" "$T/o1"
 check "echo comes back" grep -q '^reply status=OK echo="hello board"' "$T/o1"
 check "params reports the board's buffers" \
 	grep -q '^reply status=OK supported=1 buf_size=384 buf_count=4' "$T/o1"
@@ -88,7 +90,7 @@ start_sim d2 --udp "$daddr" --state "$T/d.state" || {
 drive "$T/o9" $W --udp "$daddr" image-upload "$T/two.bin" \; image-list
 bytes=$(sed -n 's/^reply status=OK bytes=\([0-9]*\) .*/\1/p' "$T/o9")
 check "upload resumes where the board stopped" \
-	[ -n "$bytes" ] && [ "$bytes" -lt 200072 ] && [ "$bytes" -gt 0 ]
+	[ -n "$bytes" -a "$bytes" -lt 200072 -a "$bytes" -gt 0 ]
 check "resumed image is whole" [ "$(slot_hash "$T/o9" 1)" = "$hash2" ]
 
 done_testing

@@ -1,8 +1,8 @@
 /*
  * The board's serial link: a pseudo-terminal whose slave is symlinked at
  * --serial LINK, SMP serial framing both ways, both directions timed at
- * --baud like a real UART (struct line), and USB CDC-ACM re-enumeration
- * on reset.
+ * --baud like a real UART (struct line), Zephyr's UART line buffers below
+ * the SMP layer (struct rxlines), and USB CDC-ACM re-enumeration on reset.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +38,26 @@ struct line {
 	struct event *ev; /* fires when it has arrived */
 };
 
+/*
+ * Zephyr's MCUmgr UART driver keeps each received line (one frame of the
+ * serial framing, or console text) in one of --line-bufs buffers of
+ * --line-buf-size bytes, taken when the line's first byte arrives and
+ * given back when the work queue has decoded it.  A line that starts
+ * while every buffer is taken, or outgrows its buffer, is dropped whole:
+ * the driver ignores bytes up to the next newline.  The work queue here
+ * is the board's one worker: it decodes waiting lines only while no
+ * request is being processed (server_busy()), so lines pile up during
+ * flash writes as they do on a board.
+ */
+struct rxlines {
+	uint8_t **buf;     /* line_bufs buffers */
+	size_t *len;       /* bytes in each */
+	unsigned int head; /* oldest complete line */
+	unsigned int done; /* complete lines waiting, from head */
+	bool filling;      /* the line after them is arriving */
+	bool ignoring;     /* the line arriving is being dropped */
+};
+
 static int master_fd = -1, slave_fd = -1;
 /*
  * While a re-enumerating board is away this holds the pty number it had,
@@ -49,6 +69,7 @@ static struct event *rd_ev, *noise_ev;
 static struct evbuffer *outq;
 static struct smp_serial_decoder *dec;
 static struct line in_line, out_line;
+static struct rxlines rx;
 static unsigned int noise_count;
 
 static void kick_output(void);
@@ -255,14 +276,88 @@ corrupt_input(uint8_t *buf, size_t n)
 	}
 }
 
+static void
+rxlines_reset(void)
+{
+	rx.head = rx.done = 0;
+	rx.filling = rx.ignoring = false;
+}
+
+/* Decode waiting lines while the board's worker is free. */
+static void
+rxlines_drain(void)
+{
+	while (rx.done > 0 && !server_busy() && board.run == BOARD_UP) {
+		unsigned int i = rx.head;
+
+		rx.head = (rx.head + 1) % board.o->line_bufs;
+		rx.done--;
+		smp_serial_decoder_feed(dec, rx.buf[i], rx.len[i], packet_cb,
+		                        NULL);
+	}
+}
+
+static void
+rxlines_drop(const char *why)
+{
+	board.c.lines_dropped++;
+	rx.ignoring = true;
+	log_debug("line dropped", "why=%s", why);
+	status_update();
+}
+
+/* One byte from the wire into the line buffers. */
+static void
+rxlines_byte(uint8_t c)
+{
+	unsigned int n = board.o->line_bufs, cur;
+
+	if (!rx.ignoring && !rx.filling) {
+		/* A line starts: it needs a free buffer. */
+		if (rx.done == n) {
+			rxlines_drop("no free line buffer");
+		} else {
+			rx.filling = true;
+			rx.len[(rx.head + rx.done) % n] = 0;
+		}
+	}
+	if (rx.filling) {
+		cur = (rx.head + rx.done) % n;
+		if (rx.len[cur] >= board.o->line_buf_size) {
+			rx.filling = false;
+			rxlines_drop("line longer than its buffer");
+		} else
+			rx.buf[cur][rx.len[cur]++] = c;
+	}
+	if (c != '\n')
+		return;
+	if (rx.filling) {
+		rx.filling = false;
+		rx.done++;
+	}
+	rx.ignoring = false;
+}
+
 /* Requests that have arrived, to the board's decoder. */
 static void
 deliver(uint8_t *buf, size_t n)
 {
+	size_t i;
+
 	if (board.run != BOARD_UP)
 		return; /* a resetting board hears nothing */
 	corrupt_input(buf, n);
-	smp_serial_decoder_feed(dec, buf, n, packet_cb, NULL);
+	if (board.o->line_bufs == 0) {
+		smp_serial_decoder_feed(dec, buf, n, packet_cb, NULL);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		rxlines_byte(buf[i]);
+		/* A line just completed: decode it now if the worker is
+		 * free, so what follows finds its buffer again. */
+		if (buf[i] == '\n')
+			rxlines_drain();
+	}
 }
 
 /*
@@ -394,6 +489,7 @@ pty_open(void)
 	    event_new(board.base, master_fd, EV_READ | EV_PERSIST, rd_cb, NULL);
 	event_add(rd_ev, NULL);
 	smp_serial_decoder_reset(dec);
+	rxlines_reset();
 	line_reset(&in_line, board.o->baud);
 	line_reset(&out_line, board.o->baud);
 	log_info("serial link ready", "path=%s pty=%s", log_q(board.o->serial),
@@ -426,6 +522,7 @@ serial_down(void)
 	if (rd_ev != NULL)
 		event_add(rd_ev, NULL);
 	smp_serial_decoder_reset(dec);
+	rxlines_reset();
 	if (board.o->reenumerate) {
 		log_info("usb device gone (reset)", NULL);
 		pty_close();
@@ -455,6 +552,7 @@ static const struct link_ops serial_ops = {
     .down = serial_down,
     .up = serial_up,
     .pending_out = serial_pending_out,
+    .idle = rxlines_drain,
 };
 
 void
@@ -464,6 +562,14 @@ serial_link_init(void)
 
 	/* Decode oversized packets too, so the server counts their drop. */
 	dec = smp_serial_decoder_new(max < 8192 ? 8192 : max);
+	if (board.o->line_bufs > 0) {
+		unsigned int i;
+
+		rx.buf = xcalloc(board.o->line_bufs, sizeof(*rx.buf));
+		rx.len = xcalloc(board.o->line_bufs, sizeof(*rx.len));
+		for (i = 0; i < board.o->line_bufs; i++)
+			rx.buf[i] = xmalloc(board.o->line_buf_size);
+	}
 	outq = evbuffer_new();
 	in_line.ev = evtimer_new(board.base, in_arrived, NULL);
 	out_line.ev = evtimer_new(board.base, out_arrived, NULL);
@@ -488,4 +594,12 @@ serial_link_free(void)
 	event_free(noise_ev);
 	evbuffer_free(outq);
 	smp_serial_decoder_free(dec);
+	if (rx.buf != NULL) {
+		unsigned int i;
+
+		for (i = 0; i < board.o->line_bufs; i++)
+			free(rx.buf[i]);
+		free(rx.buf);
+		free(rx.len);
+	}
 }

@@ -25,6 +25,8 @@ static struct sim_opts opts = {
     .reboot_ms = 300,
     .confirm_ms = 1000,
     .ble_mtu = 498,
+    .line_bufs = 2,
+    .line_buf_size = 128,
 };
 static struct event *sigterm_ev, *sigint_ev;
 
@@ -54,6 +56,20 @@ usage(FILE *f)
 	    "                        the default)\n"
 	    "  --console-noise       mix console log lines into the serial "
 	    "output\n"
+	    "  --line-bufs N         UART line buffers below SMP, as Zephyr's "
+	    "MCUmgr UART\n"
+	    "                        driver keeps them (default 2; 0: "
+	    "unlimited, a\n"
+	    "                        lossless pipeline); a line is held "
+	    "from its first\n"
+	    "                        byte until the board's worker decoded "
+	    "it, which\n"
+	    "                        waits while a request is processed; a "
+	    "line that\n"
+	    "                        finds no free buffer is dropped whole\n"
+	    "  --line-buf-size N     bytes per line buffer, newline included "
+	    "(default 128;\n"
+	    "                        a longer line is dropped whole)\n"
 	    "  --udp HOST:PORT       UDP socket (port 0 picks a free one)\n"
 	    "  --ble @NAME           ATT server on the abstract Unix "
 	    "SOCK_SEQPACKET\n"
@@ -81,7 +97,12 @@ usage(FILE *f)
 	    "  --buf-size N          receive buffer size reported and enforced "
 	    "(384)\n"
 	    "  --buf-count N         receive buffers: requests that may wait "
-	    "(4)\n"
+	    "(4); over\n"
+	    "                        UDP and BLE the only limit below the "
+	    "requests, as\n"
+	    "                        Zephyr copies each datagram or write "
+	    "into them at\n"
+	    "                        once (BLE has link flow control)\n"
 	    "  --definite-maps       definite-length CBOR maps in replies\n"
 	    "  --zephyr-3            answer every request in SMP v1\n"
 	    "  --latency-ms N        delay each reply by N ms (pipelined, in "
@@ -152,6 +173,8 @@ enum {
 	O_SHELL_LEGACY,
 	O_STATUS,
 	O_ERASE_US,
+	O_LINE_BUFS,
+	O_LINE_BUF_SIZE,
 };
 
 static const struct option longopts[] = {
@@ -189,6 +212,8 @@ static const struct option longopts[] = {
     {"shell-legacy-rc", no_argument, NULL, O_SHELL_LEGACY},
     {"status", required_argument, NULL, O_STATUS},
     {"erase-us-per-kb", required_argument, NULL, O_ERASE_US},
+    {"line-bufs", required_argument, NULL, O_LINE_BUFS},
+    {"line-buf-size", required_argument, NULL, O_LINE_BUF_SIZE},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -248,6 +273,12 @@ parse_args(int argc, char **argv)
 			break;
 		case O_NOISE:
 			opts.console_noise = true;
+			break;
+		case O_LINE_BUFS:
+			opts.line_bufs = num(name, optarg, 0, 1024);
+			break;
+		case O_LINE_BUF_SIZE:
+			opts.line_buf_size = num(name, optarg, 8, 65536);
 			break;
 		case O_UDP:
 			opts.udp = optarg;

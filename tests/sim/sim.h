@@ -34,6 +34,8 @@ struct sim_opts {
 	bool reenumerate;
 	unsigned int baud;
 	bool console_noise;
+	unsigned int line_bufs;     /* UART line buffers; 0: unlimited */
+	unsigned int line_buf_size; /* bytes each, the newline included */
 	const char *udp;
 	const char *ble;
 	uint16_t ble_mtu;
@@ -79,6 +81,7 @@ struct counters {
 	uint64_t requests;
 	uint64_t replies;
 	uint64_t dropped;
+	uint64_t lines_dropped; /* serial lines with no line buffer free */
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 	uint64_t resets;
@@ -124,6 +127,9 @@ struct link_ops {
 	void (*down)(void); /* board resets: drop what is in flight */
 	void (*up)(void);   /* board booted */
 	size_t (*pending_out)(void);
+	/* The board's work queue is free again: take what waits below SMP
+	 * (NULL: nothing waits). */
+	void (*idle)(void);
 };
 
 extern const struct link_ops *blink;
@@ -151,6 +157,8 @@ void server_receive(const uint8_t *pkt, size_t len, const struct peer *peer);
 void server_down(void);
 void server_free(void);
 void server_list_images(struct smp_image_list *list);
+/* Processing a request: what waits below SMP waits (link's idle()). */
+bool server_busy(void);
 
 /* smp_groups.c: the groups beyond the update path */
 #define SIM_NOT_MINE (-3)

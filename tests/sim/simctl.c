@@ -75,7 +75,8 @@ usage(void)
 	    "  rate N TEXT                     N echos one at a time, print "
 	    "bytes/s\n"
 	    "each reply: \"hdr op= ver= group= id= seq= len=\", \"hex ...\", "
-	    "\"json ...\";\n"
+	    "\"json ...\",\n"
+	    "\"shape ...\" (the CBOR's keys and types);\n"
 	    "exit 3 when no reply came within the timeout\n");
 	exit(2);
 }
@@ -304,6 +305,65 @@ cbor_to_json(const cbor_item_t *it)
 	}
 }
 
+/*
+ * The reply's CBOR shape: every value replaced by its type, maps and
+ * arrays kept with their keys and order, each marked definite or not
+ * ("{}" key of a map, first element of an array).
+ */
+static json_object *
+cbor_shape(const cbor_item_t *it)
+{
+	json_object *o;
+	size_t i;
+
+	switch (cbor_typeof(it)) {
+	case CBOR_TYPE_UINT:
+		return json_object_new_string("uint");
+	case CBOR_TYPE_NEGINT:
+		return json_object_new_string("negint");
+	case CBOR_TYPE_BYTESTRING:
+		return json_object_new_string("bytes");
+	case CBOR_TYPE_STRING:
+		return json_object_new_string("text");
+	case CBOR_TYPE_ARRAY:
+		o = json_object_new_array();
+		json_object_array_add(
+		    o, json_object_new_string(cbor_array_is_definite(it)
+		                                  ? "definite"
+		                                  : "indefinite"));
+		for (i = 0; i < cbor_array_size(it); i++)
+			json_object_array_add(
+			    o, cbor_shape(cbor_array_handle(it)[i]));
+		return o;
+	case CBOR_TYPE_MAP:
+		o = json_object_new_object();
+		json_object_object_add(
+		    o, "{}",
+		    json_object_new_string(
+		        cbor_map_is_definite(it) ? "definite" : "indefinite"));
+		for (i = 0; i < cbor_map_size(it); i++) {
+			struct cbor_pair *p = &cbor_map_handle(it)[i];
+			char key[64];
+
+			if (cbor_typeof(p->key) == CBOR_TYPE_STRING &&
+			    cbor_string_is_definite(p->key))
+				snprintf(
+				    key, sizeof(key), "%.*s",
+				    (int)cbor_string_length(p->key),
+				    (const char *)cbor_string_handle(p->key));
+			else
+				snprintf(key, sizeof(key), "?%zu", i);
+			json_object_object_add(o, key, cbor_shape(p->value));
+		}
+		return o;
+	case CBOR_TYPE_FLOAT_CTRL:
+		return json_object_new_string(cbor_is_bool(it) ? "bool"
+		                                               : "other");
+	default:
+		return json_object_new_string("other");
+	}
+}
+
 static void
 print_reply(const uint8_t *pkt, size_t len)
 {
@@ -326,6 +386,10 @@ print_reply(const uint8_t *pkt, size_t len)
 		j = cbor_to_json(it);
 		printf("json %s\n", json_object_to_json_string_ext(
 		                        j, JSON_C_TO_STRING_PLAIN));
+		json_object_put(j);
+		j = cbor_shape(it);
+		printf("shape %s\n", json_object_to_json_string_ext(
+		                         j, JSON_C_TO_STRING_PLAIN));
 		json_object_put(j);
 		cbor_decref(&it);
 	}

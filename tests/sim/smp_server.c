@@ -30,6 +30,7 @@ static struct req *q_head, *q_tail;
 static unsigned int q_len;
 static struct event *proc_ev;
 static bool proc_busy;
+static unsigned int proc_us; /* what the request being processed costs */
 
 /* Replies held back by --latency-ms, so a reset can cancel them. */
 #define MAX_DELAYED 256
@@ -167,6 +168,18 @@ find_hash(const uint8_t *hash)
 	return -1;
 }
 
+/*
+ * A refusal of an image state write.  Zephyr 3.2 gives these no reason
+ * ("rsn"), unlike its upload refusals.
+ */
+static ssize_t
+state_refused(uint8_t *out, const struct smp_request *r,
+              const struct smp_rsp_opts *o, int rc, const char *rsn)
+{
+	return smp_rspb_error(out, RSP_MAX, &r->hdr, o, rc,
+	                      board.o->zephyr3 ? NULL : rsn);
+}
+
 static ssize_t
 do_state_write(uint8_t *out, const struct smp_request *r,
                const struct smp_rsp_opts *o)
@@ -177,28 +190,41 @@ do_state_write(uint8_t *out, const struct smp_request *r,
 
 	if (!r->u.state.has_hash) {
 		if (!r->u.state.confirm)
-			return smp_rspb_error(out, RSP_MAX, h, o, SMP_RC_INVAL,
-			                      "hash required");
+			return state_refused(out, r, o, SMP_RC_INVAL,
+			                     "hash required");
 		s = 0;
 	} else if ((s = find_hash(r->u.state.hash)) == -1)
-		return smp_rspb_error(out, RSP_MAX, h, o, SMP_RC_INVAL,
-		                      "hash not found");
+		return state_refused(out, r, o, SMP_RC_INVAL, "hash not found");
 	if (s == 0) {
 		if (!r->u.state.confirm)
-			return smp_rspb_error(out, RSP_MAX, h, o,
-			                      SMP_RC_BADSTATE,
-			                      "image already active");
+			return state_refused(out, r, o, SMP_RC_BADSTATE,
+			                     "image already active");
 		if (board.pending)
-			return smp_rspb_error(out, RSP_MAX, h, o,
-			                      SMP_RC_BADSTATE,
-			                      "an image is pending");
-		if (!flash_slot_info(0)->listed)
-			return smp_rspb_error(out, RSP_MAX, h, o, SMP_RC_NOENT,
-			                      "no image");
+			return state_refused(out, r, o, SMP_RC_BADSTATE,
+			                     "an image is pending");
+		if (!flash_slot_info(0)->listed) {
+			/*
+			 * Nothing runs from slot 0 (a board without MCUboot,
+			 * like the real peer): Zephyr 3.2 confirms nothing
+			 * and lists the slots.
+			 */
+			if (!board.o->zephyr3)
+				return state_refused(out, r, o, SMP_RC_NOENT,
+				                     "no image");
+			server_list_images(&list);
+			return smp_rspb_image_state(out, RSP_MAX, h, o, &list);
+		}
 		board.test = false;
 		board.confirmed = true;
 		boot_confirmed();
 		log_info("running image confirmed", NULL);
+	} else if (board.pending) {
+		/*
+		 * MCUboot: a swap already scheduled stays as it is, test or
+		 * permanent, whatever is asked now.
+		 */
+		log_info("slot 1 already pending, unchanged", "permanent=%d",
+		         board.permanent);
 	} else {
 		board.pending = true;
 		board.permanent = r->u.state.confirm;
@@ -301,10 +327,18 @@ do_erase(uint8_t *out, const struct smp_request *r,
 {
 	if (slot1_in_use())
 		return smp_rspb_error(out, RSP_MAX, &r->hdr, o, SMP_RC_BADSTATE,
-		                      "slot in use");
+		                      board.o->zephyr3 ? NULL : "slot in use");
 	flash_erase_slot(1);
 	board.up_active = false;
 	flash_save();
+	/*
+	 * Zephyr 3.2 erases, forgets the upload, and still answers rc 7
+	 * (message too large): so the real peer does, on a blank slot and
+	 * in the middle of an upload alike.
+	 */
+	if (board.o->zephyr3)
+		return smp_rspb_error(out, RSP_MAX, &r->hdr, o, SMP_RC_MSGSIZE,
+		                      NULL);
 	return smp_rspb_empty(out, RSP_MAX, &r->hdr, o);
 }
 
@@ -365,6 +399,7 @@ process(const struct req *q)
 	}
 	o.version = board.o->zephyr3 ? SMP_V1 : r.hdr.version;
 	o.definite_maps = board.o->definite_maps;
+	o.no_image_key = board.o->zephyr3;
 	if (rv != SMP_OK) {
 		log_debug("request refused", "status=%s", smp_status_str(rv));
 		/* The header decoded: answer in its terms. */
@@ -407,10 +442,22 @@ schedule(void)
 	if (proc_busy || q_head == NULL)
 		return;
 	us = cost_us(q_head);
+	proc_us = us;
 	tv.tv_sec = us / 1000000;
 	tv.tv_usec = us % 1000000;
 	proc_busy = true;
 	evtimer_add(proc_ev, &tv);
+}
+
+/*
+ * The worker is taken while a request that costs time is processed; one
+ * that costs nothing waits for the loop's next turn only and holds
+ * nothing up.
+ */
+bool
+server_busy(void)
+{
+	return proc_busy && proc_us > 0;
 }
 
 static void
@@ -433,6 +480,8 @@ proc_cb(evutil_socket_t fd, short ev, void *arg)
 	free(q);
 	status_update();
 	schedule();
+	if (!proc_busy && blink->idle != NULL)
+		blink->idle();
 }
 
 void

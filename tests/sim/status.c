@@ -109,6 +109,9 @@ status_update(void)
 	json_object_object_add(c, "dropped",
 	                       json_object_new_int64((int64_t)board.c.dropped));
 	json_object_object_add(
+	    c, "lines_dropped",
+	    json_object_new_int64((int64_t)board.c.lines_dropped));
+	json_object_object_add(
 	    c, "bytes_in", json_object_new_int64((int64_t)board.c.bytes_in));
 	json_object_object_add(
 	    c, "bytes_out", json_object_new_int64((int64_t)board.c.bytes_out));

@@ -28,7 +28,7 @@
 
 #define MAXPKT 64
 #define MAXMSG 4096
-#define IMG    20000
+#define IMG    60000
 
 /* The stub transport: packets sent are queued for the stub board. */
 struct stub {
@@ -59,6 +59,16 @@ struct board {
 	uint8_t wrong_op;
 	uint8_t last_cmd[64]; /* the last such request, whole */
 	size_t last_cmd_len;
+	/* Upload packets that arrive together beyond this many are lost
+	 * (0: no limit), as on a board whose buffers below SMP overflow;
+	 * until capacity_until packets were taken, then no limit. */
+	unsigned int capacity;
+	unsigned int capacity_until;
+	unsigned int taken;
+	unsigned int lost;
+	int drop_reply_at; /* the reply to the upload packet taken as this
+	                      number (1-based) is lost; 0: none */
+	unsigned int first_batch; /* upload packets in the first batch */
 };
 
 struct fx {
@@ -75,6 +85,8 @@ struct fx {
 	unsigned int credit;
 	int nrewind;
 	uint64_t first_rewind;
+	Ipc__UploadLearnt hint; /* sent with the next upload when set */
+	bool send_hint;
 };
 
 static struct fx *cur;
@@ -246,6 +258,8 @@ sup_upload(struct fx *f, uint64_t id, uint32_t window)
 	ub.sha256.len = 32;
 	ub.chunk_size = IPC_CHUNK_SIZE;
 	ub.window = window;
+	if (f->send_hint)
+		ub.hint = &f->hint;
 	env.body_case = IPC__ENVELOPE__BODY_UPLOAD_BEGIN;
 	env.upload_begin = &ub;
 	sup_send(f, &env, id);
@@ -376,7 +390,19 @@ board_answer(struct fx *f, const uint8_t *pkt, size_t len)
 		n = smp_rspb_image_upload(out, sizeof(out), &req.hdr, &o, &ur);
 	}
 	assert_true(n > 0);
+	if (req.hdr.group == SMP_GROUP_IMAGE &&
+	    req.hdr.id == SMP_IMAGE_UPLOAD && (int)b->taken == b->drop_reply_at)
+		return; /* the reply is lost on the way back */
 	engine_packet(f->e, out, n);
+}
+
+static bool
+is_upload(const uint8_t *pkt, size_t len)
+{
+	struct smp_hdr h;
+
+	return smp_hdr_decode(pkt, len, &h) == SMP_OK &&
+	       h.group == SMP_GROUP_IMAGE && h.id == SMP_IMAGE_UPLOAD;
 }
 
 /* Count upload packets sent but not answered: the pipeline depth. */
@@ -386,6 +412,7 @@ board_run(struct fx *f)
 	struct stub *s = &f->stub;
 	uint8_t *pkt[MAXPKT];
 	size_t len[MAXPKT], i, n = s->n;
+	unsigned int ups = 0; /* upload packets in this burst */
 
 	if (n > f->board.max_inflight)
 		f->board.max_inflight = n;
@@ -394,11 +421,24 @@ board_run(struct fx *f)
 	memcpy(len, s->len, n * sizeof(len[0]));
 	s->n = 0;
 	for (i = 0; i < n; i++) {
-		if (!f->board.silent) {
-			if (f->board.drop_next > 0)
-				f->board.drop_next--;
-			else
+		struct board *b = &f->board;
+		bool up = is_upload(pkt[i], len[i]);
+
+		if (up && b->capacity > 0 && b->taken < b->capacity_until &&
+		    ups >= b->capacity) {
+			b->lost++;
+			free(pkt[i]);
+			continue;
+		}
+		ups += up;
+		if (!b->silent) {
+			if (b->drop_next > 0)
+				b->drop_next--;
+			else {
+				if (up)
+					b->taken++;
 				board_answer(f, pkt[i], len[i]);
+			}
 		}
 		free(pkt[i]);
 	}
@@ -850,6 +890,200 @@ test_upload_abort(void **state)
 	assert_true(f->board.off < IMG);
 }
 
+/* The learnt state in the last UploadProgress or the Reply, or NULL. */
+static const Ipc__UploadLearnt *
+last_learnt(struct fx *f, uint64_t id)
+{
+	const Ipc__UploadLearnt *l = NULL;
+	size_t i;
+
+	for (i = 0; i < f->nmsgs; i++) {
+		const Ipc__Envelope *m = f->msgs[i];
+
+		if (m->request_id != id)
+			continue;
+		if (m->body_case == IPC__ENVELOPE__BODY_UPLOAD_PROGRESS &&
+		    m->upload_progress->learnt != NULL)
+			l = m->upload_progress->learnt;
+		if (m->body_case == IPC__ENVELOPE__BODY_REPLY &&
+		    m->reply->result_case == IPC__REPLY__RESULT_UPLOAD &&
+		    m->reply->upload->learnt != NULL)
+			l = m->reply->upload->learnt;
+	}
+	return l;
+}
+
+/*
+ * A board that loses every packet beyond the first of a burst (its
+ * buffers below SMP hold one): the window starts at buf_count - 1 = 3,
+ * shrinks to 1 at the first loss, probes now and then, and the losses are
+ * noticed from the replies and the early timer, not the request timeout
+ * (a minute here: the run would not finish in time).
+ */
+static void
+test_upload_window_learns_a_small_board(void **state)
+{
+	struct fx *f = *state;
+	const Ipc__Reply *r;
+	const Ipc__UploadLearnt *l;
+
+	f->board.capacity = 1;
+	f->board.capacity_until = UINT32_MAX;
+	sup_configure(f, 60000, 3);
+	sup_upload(f, 9, 0);
+	r = run_until_reply(f, 9, true);
+	assert_non_null(r);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__OK);
+	assert_memory_equal(f->board.img, f->image, IMG);
+	assert_true(f->board.lost > 0);
+	assert_true(r->upload->rewinds > 0 || r->upload->retransmits > 0);
+	/* Settled below what the parameters promise, and learnt to wait
+	 * longer before the next try. */
+	assert_true(r->upload->window <= 2);
+	l = last_learnt(f, 9);
+	assert_non_null(l);
+	assert_true(l->window <= 2);
+	assert_true(l->grow_after > 8);
+}
+
+/* Losses early on, then a board that takes the whole window again: the
+ * window grows back to what the parameters allow. */
+static void
+test_upload_window_grows_back(void **state)
+{
+	struct fx *f = *state;
+	const Ipc__Reply *r;
+
+	f->board.capacity = 1;
+	f->board.capacity_until = 10;
+	sup_configure(f, 60000, 3);
+	sup_upload(f, 9, 0);
+	r = run_until_reply(f, 9, true);
+	assert_non_null(r);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__OK);
+	assert_true(f->board.lost > 0);
+	assert_int_equal(r->upload->window, 3);
+	assert_memory_equal(f->board.img, f->image, IMG);
+}
+
+/* What the worker learnt holds for the board's next upload. */
+static void
+test_upload_window_remembered(void **state)
+{
+	struct fx *f = *state;
+	const Ipc__Reply *r;
+
+	f->board.capacity = 1;
+	f->board.capacity_until = UINT32_MAX;
+	sup_configure(f, 60000, 3);
+	sup_upload(f, 9, 0);
+	r = run_until_reply(f, 9, true);
+	assert_non_null(r);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__OK);
+	/* The same board again, now without losses to teach anything. */
+	f->board.capacity = 0;
+	f->board.max_inflight = 0;
+	f->board.off = 0;
+	f->board.len = 0;
+	f->next = 0;
+	f->credit = 0;
+	sup_upload(f, 10, 0);
+	r = run_until_reply(f, 10, true);
+	assert_non_null(r);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__OK);
+	assert_int_equal(r->upload->rewinds, 0);
+	/* It started small instead of at 3. */
+	assert_true(f->board.max_inflight <= 2);
+}
+
+/* A fresh worker takes the supervisor's hint instead of buf_count - 1. */
+static void
+test_upload_window_hint(void **state)
+{
+	struct fx *f = *state;
+	const Ipc__Reply *r;
+
+	ipc__upload_learnt__init(&f->hint);
+	f->hint.window = 1;
+	f->hint.grow_after = 1024;
+	f->send_hint = true;
+	sup_configure(f, 60000, 3);
+	sup_upload(f, 9, 0);
+	r = run_until_reply(f, 9, true);
+	assert_non_null(r);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__OK);
+	assert_int_equal(f->board.max_inflight, 1);
+	assert_int_equal(r->upload->window, 1);
+}
+
+/* --window fixes it: no shrinking and no growing, losses or not. */
+static void
+test_upload_window_fixed(void **state)
+{
+	struct fx *f = *state;
+	const Ipc__Reply *r;
+
+	f->board.capacity = 1;
+	f->board.capacity_until = 20;
+	sup_configure(f, 60000, 3);
+	sup_upload(f, 9, 2);
+	r = run_until_reply(f, 9, true);
+	assert_non_null(r);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__OK);
+	assert_int_equal(r->upload->window, 2);
+	assert_int_equal(f->board.max_inflight, 2);
+	assert_null(r->upload->learnt);
+	assert_memory_equal(f->board.img, f->image, IMG);
+}
+
+/* A reply lost while the next one arrives: capacity lost, no rewind. */
+static void
+test_upload_reply_missing_shrinks(void **state)
+{
+	struct fx *f = *state;
+	const Ipc__Reply *r;
+	const Ipc__UploadLearnt *l;
+
+	f->board.drop_reply_at = 40;
+	sup_configure(f, 60000, 3);
+	ipc__upload_learnt__init(&f->hint);
+	f->hint.window = 3;
+	f->hint.grow_after = 1024; /* so it does not grow back */
+	f->send_hint = true;
+	sup_upload(f, 9, 0);
+	r = run_until_reply(f, 9, true);
+	assert_non_null(r);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__OK);
+	assert_int_equal(r->upload->rewinds, 0);
+	assert_int_equal(r->upload->window, 1);
+	l = last_learnt(f, 9);
+	assert_non_null(l);
+	assert_int_equal(l->window, 1);
+}
+
+/* Stop-and-wait: a lost packet is resent after a few round trips, not
+ * after the request timeout of a minute. */
+static void
+test_upload_loss_noticed_early(void **state)
+{
+	struct fx *f = *state;
+	const Ipc__Reply *r;
+
+	sup_configure(f, 60000, 3);
+	sup_upload(f, 9, 1);
+	while (f->board.taken < 30) {
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+		sup_feed(f, 9);
+		board_run(f);
+	}
+	f->board.drop_next = 1;
+	r = run_until_reply(f, 9, true);
+	assert_non_null(r);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__OK);
+	assert_int_equal(r->upload->retransmits, 1);
+	assert_memory_equal(f->board.img, f->image, IMG);
+}
+
 static int
 count_link_state(struct fx *f, bool up)
 {
@@ -923,6 +1157,20 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_upload_resume_via_first_packet,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upload_abort, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_upload_window_learns_a_small_board, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_window_grows_back,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_window_remembered,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_window_hint, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_window_fixed, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_reply_missing_shrinks,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_loss_noticed_early,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_link_loss_fails_op_and_reconnects, setup, teardown),
 	};

@@ -107,6 +107,47 @@ test_errno_appended(void **state)
 	                            "directory\"\n"));
 }
 
+static void
+prewrite(void)
+{
+	(void)!write(STDERR_FILENO, "[clear]", 7);
+}
+
+static void
+emit_levels(void)
+{
+	log_init(0, NULL);
+	log_setlevel(LOG_LEVEL_WARN);
+	log_info("info hidden", NULL);
+	log_warnx("warn shown", NULL);
+	/* Verbose off does not undo a quieter level (a worker's -q). */
+	log_setlevel(LOG_LEVEL_ERROR);
+	log_setverbose(0);
+	log_warnx("warn hidden", NULL);
+	log_set_prewrite(prewrite);
+	log_errx("error shown", NULL);
+	log_set_prewrite(NULL);
+	log_setverbose(1);
+	log_debug("debug shown", NULL);
+	log_setlevel(LOG_LEVEL_INFO);
+}
+
+static void
+test_levels_and_prewrite(void **state)
+{
+	const char *out = capture(emit_levels);
+
+	(void)state;
+	assert_null(strstr(out, "info hidden"));
+	assert_non_null(strstr(out, "msg=\"warn shown\""));
+	assert_null(strstr(out, "warn hidden"));
+	/* The hook runs before the line, whole. */
+	assert_non_null(strstr(out, "[clear]time="));
+	assert_non_null(strstr(out, "msg=\"error shown\""));
+	assert_non_null(strstr(out, "level=DEBUG msg=\"debug shown\""));
+	assert_int_equal(log_getlevel(), LOG_LEVEL_INFO);
+}
+
 int
 main(void)
 {
@@ -115,6 +156,7 @@ main(void)
 	    cmocka_unit_test(test_quoting),
 	    cmocka_unit_test(test_debug_needs_verbose),
 	    cmocka_unit_test(test_errno_appended),
+	    cmocka_unit_test(test_levels_and_prewrite),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -46,7 +46,7 @@ fill(struct metrics_snapshot *s)
 	stats_failed(&st_a, "upload");
 	stats_failed(&st_a, "reboot");
 	stats_failed(&st_a, "upload");
-	stats_uploaded(&st_a, 20000, 2000);
+	stats_uploaded(&st_a, 20000, 2000, 3, 2);
 	memset(s, 0, sizeof(*s));
 	metrics_snapshot_add(s, &a);
 	metrics_snapshot_add(s, &b);
@@ -93,7 +93,15 @@ test_stats_bookkeeping(void **state)
 	assert_int_equal(s.failures[0].n, 1);
 	assert_string_equal(s.failures[STATS_MAX_PHASES - 1].phase, "other");
 	assert_int_equal(s.failures[STATS_MAX_PHASES - 1].n, 4);
-	stats_uploaded(&s, 1000, 500);
+	stats_uploaded(&s, 1000, 500, 0, 0);
+	assert_true(s.last_upload_bps > 1999.0 && s.last_upload_bps < 2001.0);
+	assert_int_equal(s.upload_window, 0);
+	/* A group member's upload: window and rewinds, not the rate. */
+	stats_uploaded(&s, 0, 0, 2, 5);
+	stats_uploaded(&s, 0, 0, 0, 1);
+	assert_int_equal(s.upload_window, 2);
+	assert_int_equal(s.upload_rewinds, 6);
+	assert_int_equal(s.bytes_uploaded, 1000);
 	assert_true(s.last_upload_bps > 1999.0 && s.last_upload_bps < 2001.0);
 }
 
@@ -131,6 +139,11 @@ test_prometheus(void **state)
 	               "\"device\",name=\"sensor\"} 10000.0");
 	expect_line(t, "rdfm_mcumgr_worker_restarts_total{kind=\"device\","
 	               "name=\"sensor\"} 2");
+	expect_line(t, "# TYPE rdfm_mcumgr_upload_window gauge");
+	expect_line(t, "rdfm_mcumgr_upload_window{kind=\"device\","
+	               "name=\"sensor\"} 3");
+	expect_line(t, "rdfm_mcumgr_upload_rewinds_total{kind=\"device\","
+	               "name=\"sensor\"} 2");
 	/* Quotes and backslashes in a name are escaped. */
 	expect_line(t, "rdfm_mcumgr_state{kind=\"group\",name=\"pair "
 	               "\\\"left\\\\right\\\"\",state=\"idle\"} 1");
@@ -165,6 +178,10 @@ test_json(void **state)
 	    json_object_get_int(json_object_object_get(v, "upload")), 2);
 	assert_true(json_object_object_get_ex(a, "last_check_result", &v));
 	assert_string_equal(json_object_get_string(v), "offered");
+	assert_true(json_object_object_get_ex(a, "upload_window", &v));
+	assert_int_equal(json_object_get_int(v), 3);
+	assert_true(json_object_object_get_ex(a, "upload_rewinds", &v));
+	assert_int_equal(json_object_get_int(v), 2);
 	assert_true(json_object_object_get_ex(b, "name", &v));
 	assert_string_equal(json_object_get_string(v), "pair \"left\\right\"");
 	assert_true(json_object_object_get_ex(b, "running_version", &v));

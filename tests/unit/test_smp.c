@@ -873,8 +873,10 @@ test_rspb_golden(void **state)
 	};
 	struct smp_hdr req = {SMP_OP_WRITE,    SMP_V1, 0, 0, SMP_GROUP_IMAGE, 7,
 	                      SMP_IMAGE_UPLOAD};
-	struct smp_rsp_opts o1 = {SMP_V1, false}, o2 = {SMP_V2, false},
-	                    d2 = {SMP_V2, true}, d1 = {SMP_V1, true};
+	struct smp_rsp_opts o1 = {SMP_V1, false, false},
+	                    o2 = {SMP_V2, false, false},
+	                    d2 = {SMP_V2, true, false},
+	                    d1 = {SMP_V1, true, false};
 	struct smp_upload_rsp up = {300, false, false}, r;
 	struct smp_err e;
 	uint8_t buf[128];
@@ -987,8 +989,11 @@ fill_list(struct smp_image_list *l, size_t n)
 static void
 test_roundtrip_responses(void **state)
 {
-	struct smp_rsp_opts opts[4] = {
-	    {SMP_V1, false}, {SMP_V1, true}, {SMP_V2, false}, {SMP_V2, true}};
+	struct smp_rsp_opts opts[5] = {{SMP_V1, false, false},
+	                               {SMP_V1, true, false},
+	                               {SMP_V2, false, false},
+	                               {SMP_V2, true, false},
+	                               {SMP_V1, false, true}};
 	struct smp_hdr req = {
 	    SMP_OP_READ, SMP_V2, 0, 0, SMP_GROUP_IMAGE, 200, SMP_IMAGE_STATE};
 	struct smp_image_list in, out;
@@ -1002,9 +1007,14 @@ test_roundtrip_responses(void **state)
 	size_t k, i;
 
 	(void)state;
-	for (k = 0; k < 4; k++) {
+	for (k = 0; k < 5; k++) {
 		for (i = 0; i <= SMP_MAX_SLOTS; i++) {
+			size_t j;
+
 			fill_list(&in, i);
+			/* Without the key, the decoder reads image 0. */
+			for (j = 0; opts[k].no_image_key && j < i; j++)
+				in.slots[j].image = 0;
 			req.group = SMP_GROUP_IMAGE;
 			req.id = SMP_IMAGE_STATE;
 			n = smp_rspb_image_state(buf, sizeof(buf), &req,
@@ -1019,6 +1029,9 @@ test_roundtrip_responses(void **state)
 			    smp_rsp_image_state(buf, (size_t)n, &e, &out),
 			    SMP_OK);
 			assert_memory_equal(&in, &out, sizeof(in));
+			/* Zephyr 3.2's single-image lists name no image. */
+			assert_true((memmem(buf, (size_t)n, "\x65image", 6) ==
+			             NULL) == (opts[k].no_image_key || i == 0));
 			if (i == 2) {
 				snprintf(name, sizeof(name), "state2_%zu", k);
 				seed("fuzz_smp_rsp", name, buf, (size_t)n);

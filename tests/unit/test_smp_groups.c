@@ -425,6 +425,63 @@ test_fs(void **state)
 }
 
 static void
+test_image_state(void **state)
+{
+	struct smp_image_list l;
+	struct smp_tree t;
+	char why[160];
+
+	(void)state;
+	/* {"images": [{"image": 0, "slot": 0, "version": "1.0.0",
+	 *  "hash": h'00*32', "active": true, "confirmed": true},
+	 *  {"slot": 1, "pending": true}], "splitStatus": 0} */
+	tree("a2 66696d61676573 82"
+	     " a6 65696d616765 00 64736c6f74 00 6776657273696f6e 65312e302e30"
+	     " 6468617368 5820 "
+	     "0000000000000000000000000000000000000000000000000000000000000000"
+	     " 66616374697665 f5 69636f6e6669726d6564 f5"
+	     " a2 64736c6f74 01 6770656e64696e67 f5"
+	     " 6b73706c6974537461747573 00",
+	     &t);
+	assert_int_equal(smpg_dec_image_state(&t, &l, why, sizeof(why)), 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.slots[0].version, "1.0.0");
+	assert_true(l.slots[0].has_hash && l.slots[0].active &&
+	            l.slots[0].confirmed && !l.slots[0].pending);
+	assert_int_equal(l.slots[1].slot, 1);
+	assert_false(l.slots[1].has_hash);
+	assert_true(l.slots[1].pending);
+	smp_tree_free(&t);
+	/* An empty board, and a hash of the wrong size. */
+	tree("a1 66696d61676573 80", &t);
+	assert_int_equal(smpg_dec_image_state(&t, &l, why, sizeof(why)), 0);
+	assert_int_equal(l.n, 0);
+	smp_tree_free(&t);
+	tree("a1 66696d61676573 81 a2 64736c6f74 00 6468617368 4100", &t);
+	assert_int_equal(smpg_dec_image_state(&t, &l, why, sizeof(why)), -1);
+	expect_why(why, "\"hash\" of 1 bytes");
+	smp_tree_free(&t);
+	tree("a1 66696d61676573 81 a1 6776657273696f6e 6131", &t);
+	assert_int_equal(smpg_dec_image_state(&t, &l, why, sizeof(why)), -1);
+	expect_why(why, "no \"slot\"");
+	smp_tree_free(&t);
+}
+
+static void
+test_group_rc_names(void **state)
+{
+	(void)state;
+	assert_string_equal(smpg_group_rc_name(SMP_GROUP_FS, 3),
+	                    "file not found");
+	assert_string_equal(smpg_group_rc_name(SMP_GROUP_OS, 4), "RTC not set");
+	assert_string_equal(smpg_group_rc_name(SMP_GROUP_SHELL, 2),
+	                    "command too long");
+	assert_null(smpg_group_rc_name(SMP_GROUP_FS, 99));
+	assert_null(smpg_group_rc_name(SMP_GROUP_IMAGE, 1));
+	assert_null(smpg_group_rc_name(SMP_GROUP_OS, -1));
+}
+
+static void
 test_not_supported(void **state)
 {
 	char buf[256];
@@ -455,6 +512,8 @@ main(void)
 	    cmocka_unit_test(test_stat),
 	    cmocka_unit_test(test_shell),
 	    cmocka_unit_test(test_fs),
+	    cmocka_unit_test(test_image_state),
+	    cmocka_unit_test(test_group_rc_names),
 	    cmocka_unit_test(test_not_supported),
 	};
 

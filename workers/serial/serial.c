@@ -227,6 +227,15 @@ serial_max_pkt(void *ctx)
 	return SERIAL_MAX_PKT;
 }
 
+/* Base64 lines with their markers and newlines. */
+static size_t
+serial_wire_len(void *ctx, size_t len)
+{
+	struct serial_link *s = ctx;
+
+	return smp_serial_encoded_len(len, s->line_max);
+}
+
 static const struct link_ops serial_ops = {
     .role = "serial",
     .needs_fd = 1,
@@ -239,6 +248,7 @@ static const struct link_ops serial_ops = {
     .read = serial_read,
     .send = serial_send,
     .max_pkt = serial_max_pkt,
+    .wire_len = serial_wire_len,
 };
 
 int
