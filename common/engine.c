@@ -54,7 +54,7 @@ engine_send(struct engine *e, Ipc__Envelope *env, uint64_t req_id,
 {
 	env->request_id = req_id;
 	env->board_id = board_id;
-	if (e->ipc != NULL && ipc_send(e->ipc, env, -1) == -1)
+	if (e->h->ipc != NULL && ipc_send(e->h->ipc, env, -1) == -1)
 		log_warnx("cannot send to the supervisor", "body=%d",
 		          (int)env->body_case);
 }
@@ -71,7 +71,7 @@ engine_send_link_state(struct engine *e, bool up, const char *reason)
 	ls.reason = (char *)(uintptr_t)(reason != NULL ? reason : "");
 	env.body_case = IPC__ENVELOPE__BODY_LINK_STATE;
 	env.link_state = &ls;
-	engine_send(e, &env, 0, 0);
+	engine_send(e, &env, 0, e->board_id);
 }
 
 /* Reply to a request that is not (or cannot become) the current op. */
@@ -94,6 +94,10 @@ engine_reply_status(struct engine *e, uint64_t req_id, uint32_t board_id,
 /* Pending SMP requests. */
 
 typedef void (*engine_handler)(struct engine *, const Ipc__Envelope *, int);
+static void engine_finish(struct engine_host *h, int status);
+static struct engine *engine_board_new(struct engine_host *h, void *ctx);
+static void engine_open_links(struct engine_host *h);
+typedef void (*host_handler)(struct engine_host *, const Ipc__Envelope *, int);
 
 static void engine_link_lost(struct engine *, const char *);
 static void engine_pending_timeout(evutil_socket_t, short, void *);
@@ -107,6 +111,9 @@ engine_pending_drop(struct engine *e, struct pending *p)
 	free(p->pkt);
 	p->pkt = NULL;
 	p->used = false;
+	e->pend[p->seq] = NULL;
+	p->next_spare = e->spare;
+	e->spare = p;
 	e->npending--;
 }
 
@@ -116,7 +123,8 @@ engine_pending_drop_all(struct engine *e)
 	size_t i;
 
 	for (i = 0; i < 256 && e->npending > 0; i++)
-		engine_pending_drop(e, &e->pend[i]);
+		if (e->pend[i] != NULL)
+			engine_pending_drop(e, e->pend[i]);
 }
 
 static int
@@ -154,16 +162,20 @@ engine_pending_new(struct engine *e)
 {
 	struct pending *p;
 
-	while (e->pend[e->next_seq].used)
+	while (e->pend[e->next_seq] != NULL)
 		e->next_seq++;
-	p = &e->pend[e->next_seq];
-	p->seq = e->next_seq++;
-	if (p->timer == NULL) {
+	if ((p = e->spare) != NULL)
+		e->spare = p->next_spare;
+	else {
+		p = xcalloc(1, sizeof(*p));
 		p->e = e;
 		p->timer = evtimer_new(e->base, engine_pending_timeout, p);
 		if (p->timer == NULL)
 			fatalx("cannot create a timer", NULL);
 	}
+	p->next_spare = NULL;
+	p->seq = e->next_seq++;
+	e->pend[p->seq] = p;
 	return p;
 }
 
@@ -389,8 +401,8 @@ engine_packet(struct engine *e, const uint8_t *pkt, size_t len)
 		          len);
 		return;
 	}
-	p = &e->pend[h.seq];
-	if (!p->used || h.group != p->group || h.id != p->id ||
+	p = e->pend[h.seq];
+	if (p == NULL || !p->used || h.group != p->group || h.id != p->id ||
 	    (h.op != SMP_OP_READ_RSP && h.op != SMP_OP_WRITE_RSP)) {
 		/* A late duplicate or an answer to a cancelled request. */
 		log_debug("unmatched reply dropped", "seq=%u group=%u id=%u",
@@ -436,7 +448,8 @@ engine_pkt_limit(struct engine *e)
 	size_t lim, tmax;
 
 	lim = smp_pkt_limit(e->params_state == PARAMS_KNOWN, &e->params,
-	                    e->ops->serial, e->cfg != NULL ? e->cfg->mtu : 0);
+	                    e->ops->serial,
+	                    e->h->cfg != NULL ? e->h->cfg->mtu : 0);
 	tmax = e->ops->max_pkt(e->ctx);
 	return lim < tmax ? lim : tmax;
 }
@@ -608,69 +621,104 @@ engine_op_take(struct engine *e, const Ipc__Envelope *env, enum op_kind kind)
 
 /* IPC handlers, one per message. */
 
-/* Everything needed to open the link has arrived. */
-static void
-engine_check_configured(struct engine *e)
+/* Boards an AddBoard named (the first exists before it is named). */
+static size_t
+host_named(const struct engine_host *h)
 {
-	if (e->configured || e->cfg == NULL ||
-	    (e->ops->needs_fd && e->link_fd == -1) ||
-	    (e->ops->needs_board && !e->have_board))
-		return;
-	e->configured = true;
-	if (e->auto_open)
-		engine_open_link(e);
+	return h->boards[0]->have_board ? h->nboards : 0;
 }
+
+/* Everything needed to open the links has arrived. */
 static void
-engine_dispatch_configure(struct engine *e, const Ipc__Envelope *env, int fd)
+host_check_configured(struct engine_host *h)
+{
+	struct engine *e = h->boards[0];
+
+	if (h->configured || h->cfg == NULL)
+		return;
+	if (h->multi > 0 ? host_named(h) < h->multi
+	                 : (h->ops->needs_fd && h->link_fd == -1) ||
+	                       (h->ops->needs_board && !e->have_board))
+		return;
+	h->configured = true;
+	if (h->auto_open)
+		engine_open_links(h);
+}
+
+/* Timeouts and SMP version from the configuration. */
+static void
+engine_apply_cfg(struct engine *e)
+{
+	const Ipc__LinkConfig *c = e->h->cfg;
+
+	e->ver = c->smp_version == 1 ? SMP_V2 : SMP_V1;
+	e->request_ms = c->request_timeout_ms != 0 ? (int)c->request_timeout_ms
+	                                           : ENGINE_REQUEST_TIMEOUT_MS;
+	e->erase_ms = c->erase_timeout_ms != 0 ? (int)c->erase_timeout_ms
+	                                       : ENGINE_ERASE_TIMEOUT_MS;
+	e->retries = c->retries != 0 ? c->retries : ENGINE_RETRIES;
+}
+
+static void
+host_dispatch_configure(struct engine_host *h, const Ipc__Envelope *env, int fd)
 {
 	const Ipc__LinkConfig *l = env->configure->link;
-	size_t n;
+	uint32_t boards = env->configure->boards;
+	size_t n, i;
 	uint8_t *buf;
 
 	(void)fd;
-	if (e->cfg != NULL) {
+	if (h->cfg != NULL) {
 		log_warnx("second Configure ignored", NULL);
+		return;
+	}
+	if (boards > 0 && h->ops->ctx_new == NULL) {
+		log_errx("this worker serves one board, asked for several",
+		         "role=%s boards=%u", h->ops->role, boards);
+		engine_finish(h, 1);
+		return;
+	}
+	if (boards > ENGINE_MAX_BOARDS) {
+		log_errx("too many boards for one worker", "boards=%u max=%d",
+		         boards, ENGINE_MAX_BOARDS);
+		engine_finish(h, 1);
 		return;
 	}
 	/* Keep our own copy: env is freed when this returns. */
 	n = ipc__link_config__get_packed_size(l);
 	buf = xmalloc(n + 1);
 	ipc__link_config__pack(l, buf);
-	e->cfg = ipc__link_config__unpack(NULL, n, buf);
+	h->cfg = ipc__link_config__unpack(NULL, n, buf);
 	free(buf);
-	if (e->cfg == NULL)
+	if (h->cfg == NULL)
 		fatalx("cannot copy the link configuration", NULL);
 	log_setverbose(env->configure->verbose);
-	e->ver = e->cfg->smp_version == 1 ? SMP_V2 : SMP_V1;
-	e->request_ms = e->cfg->request_timeout_ms != 0
-	                    ? (int)e->cfg->request_timeout_ms
-	                    : ENGINE_REQUEST_TIMEOUT_MS;
-	e->erase_ms = e->cfg->erase_timeout_ms != 0
-	                  ? (int)e->cfg->erase_timeout_ms
-	                  : ENGINE_ERASE_TIMEOUT_MS;
-	e->retries = e->cfg->retries != 0 ? e->cfg->retries : ENGINE_RETRIES;
-	engine_check_configured(e);
+	h->multi = boards;
+	for (i = 0; i < h->nboards; i++)
+		engine_apply_cfg(h->boards[i]);
+	host_check_configured(h);
 }
 
 static void
-engine_dispatch_link_fd(struct engine *e, const Ipc__Envelope *env, int fd)
+host_dispatch_link_fd(struct engine_host *h, const Ipc__Envelope *env, int fd)
 {
+	struct engine *e = h->boards[0];
 	char why[256];
 
-	if (!e->ops->needs_fd || fd == -1) {
+	if (!h->ops->needs_fd || fd == -1) {
 		log_warnx("LinkFd without use or without a descriptor",
-		          "role=%s", e->ops->role);
+		          "role=%s", h->ops->role);
 		if (fd != -1)
 			close(fd);
 		return;
 	}
-	free(e->link_path);
-	e->link_path = xstrdup(env->link_fd->path);
+	free(h->link_path);
+	h->link_path = xstrdup(env->link_fd->path);
 	if (e->link == LINK_UNOPENED) {
-		if (e->link_fd != -1)
-			close(e->link_fd);
-		e->link_fd = fd;
-		engine_check_configured(e);
+		if (h->link_fd != -1)
+			close(h->link_fd);
+		h->link_fd = fd;
+		host_check_configured(h);
 		return;
 	}
 	if (e->link == LINK_UP)
@@ -681,7 +729,7 @@ engine_dispatch_link_fd(struct engine *e, const Ipc__Envelope *env, int fd)
 		engine_send_link_state(e, false, e->why);
 		return;
 	}
-	log_info("link up again", "path=%s", log_q(e->link_path));
+	log_info("link up again", "path=%s", log_q(h->link_path));
 	e->link = LINK_UP;
 	e->why[0] = '\0';
 	/* The board may be another firmware now: ask again. */
@@ -692,21 +740,66 @@ engine_dispatch_link_fd(struct engine *e, const Ipc__Envelope *env, int fd)
 	engine_open_link(e);
 }
 
+/* A board of a worker that serves several: a link of its own. */
 static void
-engine_dispatch_add_board(struct engine *e, const Ipc__Envelope *env, int fd)
+host_add_multi(struct engine_host *h, const Ipc__Envelope *env)
 {
+	const char *addr = env->add_board->address;
+	struct engine *e;
+	size_t i;
+
+	if (h->configured || host_named(h) >= h->multi) {
+		log_errx("AddBoard past the boards announced", "board=%u",
+		         env->board_id);
+		engine_finish(h, 1);
+		return;
+	}
+	for (i = 0; i < h->nboards; i++)
+		if (h->boards[i]->have_board &&
+		    h->boards[i]->board_id == env->board_id) {
+			log_errx("AddBoard for a board already served",
+			         "board=%u", env->board_id);
+			engine_finish(h, 1);
+			return;
+		}
+	if (addr == NULL || addr[0] == '\0') {
+		log_errx("AddBoard without an address", "board=%u",
+		         env->board_id);
+		engine_finish(h, 1);
+		return;
+	}
+	/* The first board takes the state engine_run() was given. */
+	if (h->boards[0]->have_board)
+		e = engine_board_new(h, h->ops->ctx_new());
+	else
+		e = h->boards[0];
+	e->have_board = true;
+	e->board_id = env->board_id;
+	e->address = xstrdup(addr);
+	host_check_configured(h);
+}
+
+static void
+host_dispatch_add_board(struct engine_host *h, const Ipc__Envelope *env, int fd)
+{
+	struct engine *e = h->boards[0];
+
 	(void)fd;
-	if (e->ops->add_board == NULL) {
+	if (h->multi > 0) {
+		host_add_multi(h, env);
+		return;
+	}
+	if (h->ops->add_board == NULL) {
 		log_debug("AddBoard ignored: one board per link", "board=%u",
 		          env->board_id);
 		return;
 	}
 	/*
-	 * One board per worker for now.  Requests for another board are
+	 * One BLE board per worker.  Requests for another board are
 	 * refused (engine_op_take), never run on the wrong board.
 	 */
 	if ((e->have_board && env->board_id != e->board_id) ||
-	    e->ops->add_board(e->ctx, env->add_board->peer_name) == -1) {
+	    h->ops->add_board(e->ctx, env->add_board->peer_name) == -1) {
 		log_errx("second board on this worker refused",
 		         "board=%u "
 		         "peer=%s serving=%u",
@@ -716,7 +809,7 @@ engine_dispatch_add_board(struct engine *e, const Ipc__Envelope *env, int fd)
 	}
 	e->have_board = true;
 	e->board_id = env->board_id;
-	engine_check_configured(e);
+	host_check_configured(h);
 }
 
 static void
@@ -795,10 +888,15 @@ engine_dispatch_smp_command(struct engine *e, const Ipc__Envelope *env, int fd)
 	engine_op_start(e);
 }
 
+/* What the worker as a whole handles. */
+static const host_handler host_handlers[] = {
+    [IPC__ENVELOPE__BODY_CONFIGURE] = host_dispatch_configure,
+    [IPC__ENVELOPE__BODY_LINK_FD] = host_dispatch_link_fd,
+    [IPC__ENVELOPE__BODY_ADD_BOARD] = host_dispatch_add_board,
+};
+
+/* What one board handles: the board the request names. */
 static const engine_handler engine_handlers[] = {
-    [IPC__ENVELOPE__BODY_CONFIGURE] = engine_dispatch_configure,
-    [IPC__ENVELOPE__BODY_LINK_FD] = engine_dispatch_link_fd,
-    [IPC__ENVELOPE__BODY_ADD_BOARD] = engine_dispatch_add_board,
     [IPC__ENVELOPE__BODY_ECHO] = engine_dispatch_echo,
     [IPC__ENVELOPE__BODY_IMAGE_STATE] = engine_dispatch_image_state,
     [IPC__ENVELOPE__BODY_IMAGE_SET_STATE] = engine_dispatch_image_set_state,
@@ -811,32 +909,55 @@ static const engine_handler engine_handlers[] = {
 };
 
 static void
-engine_finish(struct engine *e, int status)
+engine_finish(struct engine_host *h, int status)
 {
-	e->finished = true;
-	e->exit_status = status;
-	if (e->ipc != NULL) {
-		ipc_free(e->ipc);
-		e->ipc = NULL;
+	h->finished = true;
+	h->exit_status = status;
+	if (h->ipc != NULL) {
+		ipc_free(h->ipc);
+		h->ipc = NULL;
 	}
-	event_base_loopbreak(e->base);
+	event_base_loopbreak(h->base);
+}
+
+/* The board a request names; NULL (answered) when this worker has none. */
+static struct engine *
+host_board(struct engine_host *h, const Ipc__Envelope *env)
+{
+	char why[96];
+	size_t i;
+
+	if (h->multi == 0)
+		return h->boards[0];
+	for (i = 0; i < h->nboards; i++)
+		if (h->boards[i]->have_board &&
+		    h->boards[i]->board_id == env->board_id)
+			return h->boards[i];
+	snprintf(why, sizeof(why), "board %u is not served by this worker",
+	         env->board_id);
+	engine_reply_status(h->boards[0], env->request_id, env->board_id,
+	                    IPC__REPLY__STATUS__BAD_REQUEST, why);
+	return NULL;
 }
 
 static void
 engine_ipc_msg(struct ipc *ipc, const Ipc__Envelope *env, int fd, void *arg)
 {
-	struct engine *e = arg;
+	struct engine_host *h = arg;
+	size_t nh = sizeof(host_handlers) / sizeof(host_handlers[0]);
 	size_t n = sizeof(engine_handlers) / sizeof(engine_handlers[0]);
+	size_t c = (size_t)env->body_case;
+	struct engine *e;
 
 	(void)ipc;
-	if ((size_t)env->body_case >= n ||
-	    engine_handlers[env->body_case] == NULL) {
+	if ((c >= nh || host_handlers[c] == NULL) &&
+	    (c >= n || engine_handlers[c] == NULL)) {
 		/* Our supervisor sent what a worker never gets: a bug. */
 		log_errx("unexpected message from the supervisor", "body=%d",
 		         (int)env->body_case);
 		if (fd != -1)
 			close(fd);
-		engine_finish(e, 1);
+		engine_finish(h, 1);
 		return;
 	}
 	if (fd != -1 && env->body_case != IPC__ENVELOPE__BODY_LINK_FD) {
@@ -845,13 +966,18 @@ engine_ipc_msg(struct ipc *ipc, const Ipc__Envelope *env, int fd, void *arg)
 		close(fd);
 		fd = -1;
 	}
-	engine_handlers[env->body_case](e, env, fd);
+	if (c < nh && host_handlers[c] != NULL) {
+		host_handlers[c](h, env, fd);
+		return;
+	}
+	if ((e = host_board(h, env)) != NULL)
+		engine_handlers[c](e, env, fd);
 }
 
 static void
 engine_ipc_error(struct ipc *ipc, const char *reason, void *arg)
 {
-	struct engine *e = arg;
+	struct engine_host *h = arg;
 	bool closed = strcmp(reason, "peer closed") == 0;
 
 	(void)ipc;
@@ -860,7 +986,7 @@ engine_ipc_error(struct ipc *ipc, const char *reason, void *arg)
 	else
 		log_errx("bad message from the supervisor", "reason=%s",
 		         log_q(reason));
-	engine_finish(e, closed ? 0 : 1);
+	engine_finish(h, closed ? 0 : 1);
 }
 
 /* The link. */
@@ -938,14 +1064,20 @@ engine_link_retry(evutil_socket_t fd, short what, void *arg)
 int
 engine_open_link(struct engine *e)
 {
+	struct engine_host *h = e->h;
+	Ipc__LinkConfig cfg;
 	char why[256];
 	int fd;
 
 	if (e->link == LINK_UNOPENED) {
 		why[0] = '\0';
-		if (e->ops->open(e->ctx, e->cfg, e->link_fd, why,
-		                 sizeof(why)) == -1) {
-			e->link_fd = -1; /* the transport closed it */
+		/* A board of several: the configuration with its address. */
+		cfg = *h->cfg;
+		if (e->address != NULL)
+			cfg.address = e->address;
+		if (e->ops->open(e->ctx, &cfg, h->link_fd, why, sizeof(why)) ==
+		    -1) {
+			h->link_fd = -1; /* the transport closed it */
 			e->link = LINK_DOWN;
 			snprintf(e->why, sizeof(e->why), "%s", why);
 			log_errx("cannot open the link", "reason=%s",
@@ -960,7 +1092,7 @@ engine_open_link(struct engine *e)
 			}
 			return -1;
 		}
-		e->link_fd = -1; /* the transport owns it now */
+		h->link_fd = -1; /* the transport owns it now */
 		e->link = LINK_UP;
 	}
 	/* (Re)watch the transport's descriptor. */
@@ -979,74 +1111,122 @@ engine_open_link(struct engine *e)
 	return 0;
 }
 
+/* Every board's link (at the start, before the sandbox). */
+static void
+engine_open_links(struct engine_host *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->nboards; i++)
+		engine_open_link(h->boards[i]);
+}
+
 /* Life cycle. */
 
-struct engine *
-engine_new(struct event_base *base, const struct link_ops *ops, void *ctx,
-           int auto_open)
+static struct engine *
+engine_board_new(struct engine_host *h, void *ctx)
 {
 	struct engine *e = xcalloc(1, sizeof(*e));
 
-	e->base = base;
-	e->ops = ops;
+	e->h = h;
+	e->base = h->base;
+	e->ops = h->ops;
 	e->ctx = ctx;
-	e->auto_open = auto_open;
-	e->link_fd = -1;
 	e->link = LINK_UNOPENED;
 	e->ver = SMP_V1;
 	e->request_ms = ENGINE_REQUEST_TIMEOUT_MS;
 	e->erase_ms = ENGINE_ERASE_TIMEOUT_MS;
 	e->retries = ENGINE_RETRIES;
-	e->lost_ev = event_new(base, -1, 0, engine_link_lost_cb, e);
-	e->retry_ev = evtimer_new(base, engine_link_retry, e);
+	e->lost_ev = event_new(h->base, -1, 0, engine_link_lost_cb, e);
+	e->retry_ev = evtimer_new(h->base, engine_link_retry, e);
 	if (e->lost_ev == NULL || e->retry_ev == NULL)
 		fatalx("cannot create engine events", NULL);
 	engine_upload_init(e);
+	if (h->cfg != NULL)
+		engine_apply_cfg(e);
+	h->boards =
+	    xreallocarray(h->boards, h->nboards + 1, sizeof(*h->boards));
+	h->boards[h->nboards++] = e;
 	return e;
 }
 
-void
-engine_free(struct engine *e)
+static void
+engine_board_free(struct engine *e, bool own_ctx)
 {
-	size_t i;
+	struct pending *p;
 
-	if (e == NULL)
-		return;
 	engine_pending_drop_all(e);
-	for (i = 0; i < 256; i++)
-		if (e->pend[i].timer != NULL)
-			event_free(e->pend[i].timer);
+	while ((p = e->spare) != NULL) {
+		e->spare = p->next_spare;
+		event_free(p->timer);
+		free(p);
+	}
 	engine_op_clear(e);
 	engine_upload_free(e);
 	if (e->link == LINK_UP)
 		e->ops->close(e->ctx);
-	if (e->link_fd != -1)
-		close(e->link_fd);
 	if (e->link_ev != NULL)
 		event_free(e->link_ev);
 	event_free(e->lost_ev);
 	event_free(e->retry_ev);
-	if (e->ipc != NULL)
-		ipc_free(e->ipc);
-	if (e->cfg != NULL)
-		ipc__link_config__free_unpacked(e->cfg, NULL);
-	free(e->link_path);
+	if (own_ctx && e->ops->ctx_free != NULL)
+		e->ops->ctx_free(e->ctx);
+	free(e->address);
 	free(e);
+}
+
+/* The worker with its first board, which is returned. */
+struct engine *
+engine_new(struct event_base *base, const struct link_ops *ops, void *ctx,
+           int auto_open)
+{
+	struct engine_host *h = xcalloc(1, sizeof(*h));
+
+	h->base = base;
+	h->ops = ops;
+	h->auto_open = auto_open;
+	h->link_fd = -1;
+	return engine_board_new(h, ctx);
+}
+
+/* The whole worker, every board; e is any of them. */
+void
+engine_free(struct engine *e)
+{
+	struct engine_host *h;
+	size_t i;
+
+	if (e == NULL)
+		return;
+	h = e->h;
+	/* The first board's state belongs to engine_run()'s caller. */
+	for (i = 0; i < h->nboards; i++)
+		engine_board_free(h->boards[i], i > 0);
+	free(h->boards);
+	if (h->link_fd != -1)
+		close(h->link_fd);
+	if (h->ipc != NULL)
+		ipc_free(h->ipc);
+	if (h->cfg != NULL)
+		ipc__link_config__free_unpacked(h->cfg, NULL);
+	free(h->link_path);
+	free(h);
 }
 
 int
 engine_connect(struct engine *e, int ipc_fd)
 {
+	struct engine_host *h = e->h;
 	Ipc__Envelope env;
 	Ipc__Hello hello;
 
-	e->ipc = ipc_new(e->base, ipc_fd, engine_ipc_msg, engine_ipc_error, e);
-	if (e->ipc == NULL)
+	h->ipc = ipc_new(h->base, ipc_fd, engine_ipc_msg, engine_ipc_error, h);
+	if (h->ipc == NULL)
 		return -1;
 	ipc__envelope__init(&env);
 	ipc__hello__init(&hello);
 	hello.protocol_version = IPC_PROTOCOL_VERSION;
-	hello.role = (char *)(uintptr_t)e->ops->role;
+	hello.role = (char *)(uintptr_t)h->ops->role;
 	hello.pid = (uint32_t)getpid();
 	env.body_case = IPC__ENVELOPE__BODY_HELLO;
 	env.hello = &hello;
@@ -1057,15 +1237,15 @@ engine_connect(struct engine *e, int ipc_fd)
 int
 engine_configured(const struct engine *e)
 {
-	return e->configured;
+	return e->h->configured;
 }
 
 int
 engine_finished(const struct engine *e, int *status)
 {
-	if (e->finished && status != NULL)
-		*status = e->exit_status;
-	return e->finished;
+	if (e->h->finished && status != NULL)
+		*status = e->h->exit_status;
+	return e->h->finished;
 }
 
 /*
@@ -1138,8 +1318,8 @@ engine_run(const struct link_ops *ops, void *ctx, int argc, char **argv)
 	while (!engine_configured(e) && !engine_finished(e, &status))
 		event_base_loop(base, EVLOOP_ONCE);
 	if (!engine_finished(e, &status)) {
-		/* 2. The link, while we may still open things. */
-		engine_open_link(e);
+		/* 2. The links, while we may still open things. */
+		engine_open_links(e->h);
 		/* 3. chroot, drop user, no_new_privs, seccomp. */
 		if (sandbox_enter(&sb) == -1)
 			fatalx("cannot enter the sandbox", NULL);

@@ -22,6 +22,7 @@ struct engine;
 #define ENGINE_RETRIES            3
 #define ENGINE_MAX_WINDOW         32
 #define ENGINE_PROGRESS_MS        100
+#define ENGINE_MAX_BOARDS         256 /* boards one worker may serve */
 
 /* What a transport provides.  ctx is the transport's own state. */
 struct link_ops {
@@ -58,6 +59,13 @@ struct link_ops {
 	size_t (*wire_len)(void *ctx, size_t len);
 	/* BLE: a board by its advertised name; NULL for other links. */
 	int (*add_board)(void *ctx, const char *peer_name);
+	/*
+	 * Several boards per worker (Configure.boards): the state of another
+	 * board's link, opened with its own address; NULL when a worker of
+	 * this transport serves one board.
+	 */
+	void *(*ctx_new)(void);
+	void (*ctx_free)(void *ctx);
 };
 
 /*

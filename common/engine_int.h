@@ -47,6 +47,7 @@ enum params_state {
 
 struct pending {
 	struct engine *e;
+	struct pending *next_spare; /* dropped: kept for the next request */
 	bool used;
 	uint8_t seq;
 	enum pend_kind kind;
@@ -133,10 +134,17 @@ struct op {
 	bool started; /* past the parameters probe */
 };
 
-struct engine {
+/*
+ * The worker process: its IPC, its configuration and the boards it serves.
+ * Configured with boards > 0 (UDP), it serves that many, each named by an
+ * AddBoard with its address before the links open, each with its own
+ * link, sequence numbers, pending requests, window and deadlines, and
+ * routes every request by its board id; otherwise one board, boards[0],
+ * takes every request.
+ */
+struct engine_host {
 	struct event_base *base;
 	const struct link_ops *ops;
-	void *ctx;
 	int auto_open;
 	struct ipc *ipc;
 	bool finished;
@@ -145,10 +153,23 @@ struct engine {
 	/* Handshake. */
 	Ipc__LinkConfig *cfg; /* owned copy of Configure.link */
 	bool configured;
+	int link_fd; /* from LinkFd, until the link is opened */
+	char *link_path;
+	uint32_t multi; /* Configure.boards: 0 for one board */
+
+	struct engine **boards;
+	size_t nboards;
+};
+
+/* One board: its link and SMP client (one per worker but in multi mode). */
+struct engine {
+	struct engine_host *h;
+	struct event_base *base; /* h's */
+	const struct link_ops *ops;
+	void *ctx;         /* the transport's state for this board's link */
 	bool have_board;   /* AddBoard seen (links that need one) */
 	uint32_t board_id; /* and the board it named */
-	int link_fd;
-	char *link_path;
+	char *address;     /* multi: this board's address (UDP) */
 
 	enum link_state link;
 	char why[256];
@@ -163,7 +184,13 @@ struct engine {
 	enum params_state params_state;
 	struct smp_params params;
 
-	struct pending pend[256];
+	/*
+	 * In flight, by sequence number (NULL: free).  A board has a window's
+	 * worth at most, so they come from a list of spares rather than 256
+	 * slots for each of a worker's boards.
+	 */
+	struct pending *pend[256];
+	struct pending *spare;
 	uint8_t next_seq;
 	unsigned int npending;
 

@@ -238,8 +238,8 @@ upload_oldest(struct engine *e)
 	size_t i;
 
 	for (i = 0; i < 256; i++) {
-		p = &e->pend[i];
-		if (p->used && p->kind == PEND_UPLOAD &&
+		p = e->pend[i];
+		if (p != NULL && p->used && p->kind == PEND_UPLOAD &&
 		    (best == NULL || p->pkt_no < best->pkt_no))
 			best = p;
 	}
@@ -498,8 +498,8 @@ upload_acked(struct engine *e, uint32_t off, uint32_t answered)
 	size_t i;
 
 	for (i = 0; i < 256; i++) {
-		p = &e->pend[i];
-		if (!p->used || p->kind != PEND_UPLOAD ||
+		p = e->pend[i];
+		if (p == NULL || !p->used || p->kind != PEND_UPLOAD ||
 		    p->off + p->dlen > off)
 			continue;
 		if (p->pkt_no < answered && !missing) {

@@ -480,6 +480,9 @@ check_body(const Ipc__Envelope *e, char *err, size_t errcap)
 		return check_str(e->link_fd->path, IPC_MAX_PATH, "path", err,
 		                 errcap);
 	case IPC__ENVELOPE__BODY_ADD_BOARD:
+		if (check_str(e->add_board->address, IPC_MAX_ADDRESS, "address",
+		              err, errcap) == -1)
+			return -1;
 		return check_str(e->add_board->peer_name, IPC_MAX_PEER_NAME,
 		                 "peer_name", err, errcap);
 	case IPC__ENVELOPE__BODY_ECHO:

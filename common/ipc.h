@@ -27,7 +27,9 @@
  * user to switch to and the empty directory to chroot into when the worker
  * runs as root (defaults "nobody" and "/var/empty").
  */
-#define IPC_PROTOCOL_VERSION 2           /* 2: SmpCommand and Reply.tree */
+/* 2: SmpCommand and Reply.tree; 3: several UDP boards per worker
+ * (Configure.boards, AddBoard.address). */
+#define IPC_PROTOCOL_VERSION 3
 #define IPC_MAX_MSG          (64 * 1024) /* largest envelope, both ways */
 #define IPC_CHUNK_SIZE       4096        /* UploadChunk payload size */
 #define IPC_WORKER_FD        3 /* the worker's end of the socketpair */

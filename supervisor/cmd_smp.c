@@ -681,7 +681,7 @@ cli_start(struct smp_cli *c)
 	if (c->w == NULL)
 		return cli_fail(c, SMP_EX_FAIL, "%s", err);
 	if (c->link.kind == WORKER_BLE)
-		worker_add_board(c->w, SMP_BOARD_ID, c->peer);
+		worker_add_board(c->w, SMP_BOARD_ID, c->peer, NULL);
 	return connect_board(c);
 }
 

@@ -77,6 +77,7 @@ static const char *const top_keys[] = {"server",
                                        "server_connections",
                                        "concurrent_authentications",
                                        "concurrent_downloads",
+                                       "boards_per_worker",
                                        "timeouts",
                                        "log_format",
                                        NULL};
@@ -1314,6 +1315,10 @@ parse_top_scalars(struct parse *p, struct config *c, json_object *root)
 	bad |= get_int(p, root, "", "concurrent_downloads", 1,
 	               CONFIG_MAX_DOWNLOADS, &v) == -1;
 	c->concurrent_downloads = (int)v;
+	v = c->boards_per_worker;
+	bad |= get_int(p, root, "", "boards_per_worker", 1,
+	               CONFIG_MAX_BOARDS_PER_WORKER, &v) == -1;
+	c->boards_per_worker = (int)v;
 	bad |= parse_log_format(p, root, c) == -1;
 	return bad ? -1 : 0;
 }
@@ -1585,6 +1590,7 @@ config_defaults(struct config *c)
 	c->server_connections = CONFIG_DEFAULT_SERVER_CONNECTIONS;
 	c->concurrent_authentications = CONFIG_DEFAULT_AUTHENTICATIONS;
 	c->concurrent_downloads = CONFIG_DEFAULT_DOWNLOADS;
+	c->boards_per_worker = CONFIG_DEFAULT_BOARDS_PER_WORKER;
 	c->timeouts.request_ms = 5 * 1000;
 	c->timeouts.erase_ms = 60 * 1000;
 	c->timeouts.reboot_ms = 60 * 1000;
@@ -2222,6 +2228,11 @@ config_keep_restart_only(struct config *run, struct config *next)
 		log_warnx("This change takes effect at the next start",
 		          "key=download_min_rate");
 		next->download_min_rate = run->download_min_rate;
+	}
+	if (run->boards_per_worker != next->boards_per_worker) {
+		log_warnx("This change takes effect at the next start",
+		          "key=boards_per_worker");
+		next->boards_per_worker = run->boards_per_worker;
 	}
 	if (run->download_grace_ms != next->download_grace_ms) {
 		log_warnx("This change takes effect at the next start",

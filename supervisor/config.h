@@ -29,6 +29,12 @@
 #define CONFIG_DEFAULT_DOWNLOADS          2
 #define CONFIG_MAX_SERVER_CONNECTIONS     1024
 #define CONFIG_MAX_DOWNLOADS              64
+/*
+ * UDP boards one worker process serves: a crash of one worker interrupts
+ * at most this many uploads (each resumes).  1: a worker per board.
+ */
+#define CONFIG_DEFAULT_BOARDS_PER_WORKER 32
+#define CONFIG_MAX_BOARDS_PER_WORKER     256
 
 /* Limits the config enforces (and `smp` arguments, through the checks below).
  */
@@ -118,6 +124,7 @@ struct config {
 	int server_connections;
 	int concurrent_authentications;
 	int concurrent_downloads;
+	int boards_per_worker;
 	bool log_json; /* log_format "json": one JSON object per log line */
 	struct timeouts_cfg timeouts;
 	size_t ndevices;

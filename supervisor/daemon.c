@@ -617,6 +617,7 @@ setup_env(struct daemon *d)
 	lo.user = c->user;
 	lo.chroot_dir = d->chroot_dir;
 	lo.retries = LINK_RETRIES;
+	lo.boards_per_worker = (unsigned int)c->boards_per_worker;
 	d->links = links_new(d->ws, &lo);
 	d->env.base = d->base;
 	d->env.rdfm = d->rdfm;

@@ -66,11 +66,18 @@ fd_limit_raise(void)
 	return (uint64_t)rl.rlim_cur;
 }
 
-/* One board's link: serial links keep their tty open here. */
+/*
+ * One board's link: serial links keep their tty open here; UDP boards
+ * share workers (counted after).
+ */
 static void
-count_transport(const struct transport_cfg *t, struct fd_need *n)
+count_transport(const struct transport_cfg *t, struct fd_need *n, size_t *udp)
 {
 	n->boards++;
+	if (t->type == TRANSPORT_UDP) {
+		(*udp)++;
+		return;
+	}
 	n->workers++;
 	if (t->type == TRANSPORT_SERIAL)
 		n->serial++;
@@ -79,14 +86,18 @@ count_transport(const struct transport_cfg *t, struct fd_need *n)
 void
 fd_need_count(const struct config *c, struct fd_need *n)
 {
-	size_t i, j;
+	size_t i, j, udp = 0, per;
 
 	*n = (struct fd_need){0};
 	for (i = 0; i < c->ndevices; i++)
-		count_transport(&c->devices[i].transport, n);
+		count_transport(&c->devices[i].transport, n, &udp);
 	for (i = 0; i < c->ngroups; i++)
 		for (j = 0; j < c->groups[i].nmembers; j++)
-			count_transport(&c->groups[i].members[j].transport, n);
+			count_transport(&c->groups[i].members[j].transport, n,
+			                &udp);
+	/* Full workers, as a start fills them. */
+	per = c->boards_per_worker > 0 ? (size_t)c->boards_per_worker : 1;
+	n->workers += (udp + per - 1) / per;
 	n->server = (size_t)c->server_connections * FD_PER_CONNECTION +
 	            (size_t)c->concurrent_downloads;
 	n->metrics = c->metrics != NULL ? METRICS_MAX_CONNS + 1 : 0;

@@ -21,9 +21,17 @@
 #include "workers.h"
 #include "xmalloc.h"
 
+/* A board's link, locked, and the worker that serves it. */
 struct link {
 	char *key;
 	struct worker *w;
+	uint32_t board_id;
+};
+
+/* A worker serving several UDP boards that share these timeouts. */
+struct group {
+	struct worker *w;
+	uint32_t request_ms, erase_ms;
 };
 
 struct links {
@@ -31,8 +39,12 @@ struct links {
 	char *user;
 	char *chroot_dir;
 	unsigned int retries;
+	unsigned int per_worker; /* UDP boards one worker serves */
 	struct link *v;
 	size_t n;
+	struct group *g;
+	size_t ng;
+	unsigned int next_group;
 	uint32_t next_board_id;
 	int lock_fd; /* links.lock, every link's byte locked in it */
 };
@@ -277,6 +289,7 @@ links_new(struct workers *ws, const struct links_opts *o)
 	lp->user = o->user != NULL ? xstrdup(o->user) : NULL;
 	lp->chroot_dir = o->chroot_dir != NULL ? xstrdup(o->chroot_dir) : NULL;
 	lp->retries = o->retries;
+	lp->per_worker = o->boards_per_worker > 0 ? o->boards_per_worker : 1;
 	lp->lock_fd = -1;
 	return lp;
 }
@@ -305,6 +318,7 @@ links_free(struct links *lp)
 	if (lp->lock_fd != -1)
 		close(lp->lock_fd);
 	free(lp->v);
+	free(lp->g);
 	free(lp->user);
 	free(lp->chroot_dir);
 	free(lp);
@@ -354,6 +368,64 @@ fill_link(struct worker_link *l, const struct transport_cfg *t,
 	}
 }
 
+/*
+ * A worker for one more UDP board: a worker that has not started yet and
+ * has room, serving boards with the same timeouts, or a new one.  Boards
+ * taken in one pass of the loop (a start, a reload) share workers; a
+ * worker is never given a board once it runs, since its sandbox keeps it
+ * from opening links.
+ */
+static struct worker *
+udp_worker(struct links *lp, const struct worker_link *l, char *err,
+           size_t errcap)
+{
+	struct worker_link gl = *l;
+	struct worker *w;
+	char name[32];
+	size_t i;
+
+	for (i = 0; i < lp->ng; i++)
+		if (lp->g[i].request_ms == l->request_timeout_ms &&
+		    lp->g[i].erase_ms == l->erase_timeout_ms &&
+		    worker_takes_boards(lp->g[i].w, lp->per_worker))
+			return lp->g[i].w;
+	gl.multi = true;
+	gl.address = NULL;
+	snprintf(name, sizeof(name), "udp#%u", ++lp->next_group);
+	if ((w = worker_spawn(lp->ws, name, &gl, err, errcap)) == NULL)
+		return NULL;
+	lp->g = xreallocarray(lp->g, lp->ng + 1, sizeof(*lp->g));
+	lp->g[lp->ng].w = w;
+	lp->g[lp->ng].request_ms = l->request_timeout_ms;
+	lp->g[lp->ng].erase_ms = l->erase_timeout_ms;
+	lp->ng++;
+	return w;
+}
+
+static void
+group_forget(struct links *lp, const struct worker *w)
+{
+	size_t i;
+
+	for (i = 0; i < lp->ng; i++)
+		if (lp->g[i].w == w) {
+			lp->g[i] = lp->g[--lp->ng];
+			return;
+		}
+}
+
+/* Whether w serves several boards (one of the pool's UDP groups). */
+static bool
+is_group(const struct links *lp, const struct worker *w)
+{
+	size_t i;
+
+	for (i = 0; i < lp->ng; i++)
+		if (lp->g[i].w == w)
+			return true;
+	return false;
+}
+
 struct worker *
 links_take(struct links *lp, const char *board_name,
            const struct transport_cfg *t, const struct timeouts_cfg *to,
@@ -363,6 +435,7 @@ links_take(struct links *lp, const char *board_name,
 	struct worker *w;
 	char *key = link_key(t), why[400];
 	pid_t holder;
+	uint32_t id;
 
 	if (find(lp, key) != -1) {
 		/* Two boards on one link: the config check should have said. */
@@ -385,7 +458,20 @@ links_take(struct links *lp, const char *board_name,
 		return NULL;
 	}
 	fill_link(&l, t, to, lp);
-	if ((w = worker_spawn(lp->ws, key, &l, err, errcap)) == NULL) {
+	id = lp->next_board_id + 1;
+	if (t->type == TRANSPORT_UDP && lp->per_worker > 1)
+		w = udp_worker(lp, &l, err, errcap);
+	else
+		w = worker_spawn(lp->ws, key, &l, err, errcap);
+	if (w != NULL && (t->type == TRANSPORT_BLE || is_group(lp, w)) &&
+	    worker_add_board(w, id, t->peer_name,
+	                     is_group(lp, w) ? t->address : NULL) == -1) {
+		snprintf(err, errcap,
+		         "board %s: its worker takes no more boards",
+		         board_name);
+		w = NULL;
+	}
+	if (w == NULL) {
 		range_lock(lp->lock_fd, key, F_UNLCK, &holder, why,
 		           sizeof(why));
 		free(key);
@@ -394,27 +480,33 @@ links_take(struct links *lp, const char *board_name,
 	lp->v = xreallocarray(lp->v, lp->n + 1, sizeof(*lp->v));
 	lp->v[lp->n].key = key;
 	lp->v[lp->n].w = w;
+	lp->v[lp->n].board_id = id;
 	lp->n++;
-	*board_id = ++lp->next_board_id;
-	if (t->type == TRANSPORT_BLE)
-		worker_add_board(w, *board_id, t->peer_name);
+	*board_id = lp->next_board_id = id;
 	return w;
 }
 
 void
-links_release(struct links *lp, struct worker *w)
+links_release(struct links *lp, struct worker *w, uint32_t board_id)
 {
 	size_t i;
 
 	if (w == NULL)
 		return;
 	for (i = 0; i < lp->n; i++)
-		if (lp->v[i].w == w)
+		if (lp->v[i].w == w && lp->v[i].board_id == board_id)
 			break;
 	if (i == lp->n)
 		return;
+	if (is_group(lp, w) && worker_remove_board(w, board_id) > 0) {
+		log_debug("A board left its worker", "link=%s worker=%s",
+		          log_q(lp->v[i].key), worker_name(w));
+		link_drop(lp, i);
+		return;
+	}
 	log_debug("Stopping the worker of a link no board uses", "link=%s",
 	          log_q(lp->v[i].key));
+	group_forget(lp, w);
 	worker_stop(w);
 	link_drop(lp, i);
 }

@@ -51,6 +51,8 @@ struct links_opts {
 	const char *user;       /* drop to this user when root, or NULL */
 	const char *chroot_dir; /* the workers' empty directory */
 	unsigned int retries;   /* SMP retransmissions per request */
+	/* UDP boards one worker serves (0 or 1: a worker per board). */
+	unsigned int boards_per_worker;
 };
 
 struct links *links_new(struct workers *ws, const struct links_opts *o);
@@ -59,15 +61,20 @@ void links_free(struct links *lp);
 
 /*
  * The worker of a board's link, started and locked for it; *board_id is a
- * pool-wide id for the board, already announced to a BLE worker.  NULL
- * with err when the link is held (by another board, or another process:
- * err names its pid) or its worker cannot start.
+ * pool-wide id for the board, already announced to a BLE worker.  UDP
+ * boards share workers, up to boards_per_worker each (the worker starts
+ * from the loop with the boards taken until then).  NULL with err when the
+ * link is held (by another board, or another process: err names its pid)
+ * or its worker cannot start.
  */
 struct worker *links_take(struct links *lp, const char *board_name,
                           const struct transport_cfg *t,
                           const struct timeouts_cfg *to, uint32_t *board_id,
                           char *err, size_t errcap);
-/* A board no longer uses w: its worker stops and its lock is released. */
-void links_release(struct links *lp, struct worker *w);
+/*
+ * The board no longer uses w: its lock is released, and the worker stops
+ * once it serves no board.
+ */
+void links_release(struct links *lp, struct worker *w, uint32_t board_id);
 
 #endif

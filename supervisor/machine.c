@@ -73,7 +73,7 @@ struct member {
 
 	/* Its part of the step running on every member. */
 	bool active, ok;
-	char err[400];
+	char *err; /* why its part failed, or NULL */
 
 	struct board_images imgs; /* last read */
 	bool has_imgs;
@@ -121,7 +121,7 @@ struct machine {
 	/* The step running on every member. */
 	size_t outstanding;
 	bool failed;
-	char fail_reason[600];
+	char *fail_reason; /* NULL: none (text() reads it) */
 	void (*after)(struct machine *);
 
 	char version[MCUBOOT_VERSION_MAX]; /* every member agrees on it */
@@ -140,7 +140,7 @@ struct machine {
 	bool recovering;       /* from the journal, not from a failure */
 	enum step failed_step; /* the step whose failure is undone */
 	enum fail_kind fail_kind;
-	char rollback_reason[600];
+	char *rollback_reason;
 
 	struct offer_memory offers;
 	struct event *cycle_ev;
@@ -156,6 +156,49 @@ static void converge(struct machine *m, enum decide_dir dir, bool recovering);
 static void member_converge(struct member *mb);
 static void run_all(struct machine *m, enum step s, void (*fn)(struct member *),
                     void (*after)(struct machine *));
+
+/* --- reasons ------------------------------------------------------------- */
+
+/*
+ * Why something failed, kept only while there is one: a thousand idle
+ * machines carried a kilobyte of empty reason buffers each.
+ */
+static const char *
+text(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+static void
+text_clear(char **dst)
+{
+	free(*dst);
+	*dst = NULL;
+}
+
+static void
+text_vset(char **dst, const char *fmt, va_list ap)
+{
+	char *s;
+
+	if (vasprintf(&s, fmt, ap) == -1)
+		fatalx("out of memory", NULL);
+	free(*dst);
+	*dst = s;
+}
+
+static void text_set(char **dst, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+text_set(char **dst, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	text_vset(dst, fmt, ap);
+	va_end(ap);
+}
 
 /* --- names and log lines ------------------------------------------------ */
 
@@ -452,12 +495,12 @@ run_all(struct machine *m, enum step s, void (*fn)(struct member *),
 	m->step = s;
 	m->after = after;
 	m->failed = false;
-	m->fail_reason[0] = '\0';
+	text_clear(&m->fail_reason);
 	m->outstanding = m->n + 1;
 	for (i = 0; i < m->n; i++) {
 		m->mb[i].active = true;
 		m->mb[i].ok = false;
-		m->mb[i].err[0] = '\0';
+		text_clear(&m->mb[i].err);
 	}
 	for (i = 0; i < m->n; i++)
 		fn(&m->mb[i]);
@@ -480,7 +523,7 @@ member_done(struct member *mb, bool ok, const char *fmt, ...)
 	mb->ok = ok;
 	if (!ok) {
 		va_start(ap, fmt);
-		vsnprintf(mb->err, sizeof(mb->err), fmt, ap);
+		text_vset(&mb->err, fmt, ap);
 		va_end(ap);
 		if (!m->lone)
 			say(m, mb, LOG_LEVEL_ERROR, "Group member failed",
@@ -489,11 +532,10 @@ member_done(struct member *mb, bool ok, const char *fmt, ...)
 		if (!m->failed) {
 			m->failed = true;
 			if (m->lone)
-				snprintf(m->fail_reason, sizeof(m->fail_reason),
-				         "%s", mb->err);
+				text_set(&m->fail_reason, "%s", mb->err);
 			else
-				snprintf(m->fail_reason, sizeof(m->fail_reason),
-				         "member %s: %s", mb->name, mb->err);
+				text_set(&m->fail_reason, "member %s: %s",
+				         mb->name, mb->err);
 		}
 		/* No point finishing the other uploads: stop them. */
 		if (m->step == S_UPLOAD)
@@ -616,11 +658,10 @@ roll_back(struct machine *m, enum fail_kind kind)
 		    "Group update failed before its commit point; rolling "
 		    "every member back",
 		    "phase=%s reason=%s", step_name(m, m->step),
-		    log_q(m->fail_reason));
+		    log_q(text(m->fail_reason)));
 	m->failed_step = m->step;
 	m->fail_kind = kind;
-	snprintf(m->rollback_reason, sizeof(m->rollback_reason), "%s",
-	         m->fail_reason);
+	text_set(&m->rollback_reason, "%s", text(m->fail_reason));
 	converge(m, DIR_BACK, false);
 }
 
@@ -874,7 +915,7 @@ conv_failures(struct machine *m, bool *rejected)
 			    m->dir == DIR_BACK ? "Group member not rolled back"
 			                       : "Group member not rolled "
 			                         "forward",
-			    "reason=%s", log_q(m->mb[i].err));
+			    "reason=%s", log_q(text(m->mb[i].err)));
 	}
 	return bad;
 }
@@ -890,14 +931,15 @@ after_forward(struct machine *m, size_t bad, bool rejected)
 		/* The board's own decision ends this attempt. */
 		if (journal_idle(m))
 			fail(m, FAIL_ATTEMPT, S_CONVERGE, 0, "%s",
-			     m->fail_reason);
+			     text(m->fail_reason));
 		else
 			fail_journal(m, S_CONVERGE);
 		return;
 	}
 	/* The journal keeps the direction: the next cycle goes on. */
 	if (m->lone)
-		fail(m, FAIL_TRANSIENT, S_CONVERGE, 0, "%s", m->fail_reason);
+		fail(m, FAIL_TRANSIENT, S_CONVERGE, 0, "%s",
+		     text(m->fail_reason));
 	else
 		fail(m, FAIL_TRANSIENT, S_CONVERGE, 0,
 		     "%zu of %zu members not yet on the group's new version",
@@ -911,13 +953,13 @@ after_back(struct machine *m, size_t bad)
 		/* The journal keeps the direction: the next cycle goes on. */
 		if (!m->recovering && m->lone)
 			fail(m, m->fail_kind, m->failed_step, 0,
-			     "%s; not rolled back yet: %s", m->rollback_reason,
-			     m->mb[0].err);
+			     "%s; not rolled back yet: %s",
+			     text(m->rollback_reason), text(m->mb[0].err));
 		else if (!m->recovering)
 			fail(m, m->fail_kind, m->failed_step, 0,
 			     "%s; rolled back, except %zu member(s) (reasons "
 			     "above)",
-			     m->rollback_reason, bad);
+			     text(m->rollback_reason), bad);
 		else
 			fail(m, FAIL_TRANSIENT, S_CONVERGE, 0,
 			     "%zu of %zu members not yet rolled back", bad,
@@ -937,7 +979,8 @@ after_back(struct machine *m, size_t bad)
 		cycle_read(m);
 		return;
 	}
-	fail(m, m->fail_kind, m->failed_step, 0, "%s%s", m->rollback_reason,
+	fail(m, m->fail_kind, m->failed_step, 0, "%s%s",
+	     text(m->rollback_reason),
 	     m->lone ? "" : "; every member rolled back");
 }
 
@@ -1102,7 +1145,7 @@ after_reset(struct machine *m)
 		 * still come up on the new image: the journal stays, and the
 		 * next cycle finds out (decide_recovery) instead of undoing it.
 		 */
-		fail(m, FAIL_ATTEMPT, S_RESET, 0, "%s", m->fail_reason);
+		fail(m, FAIL_ATTEMPT, S_RESET, 0, "%s", text(m->fail_reason));
 		return;
 	}
 	if (m->failed) {
@@ -1783,7 +1826,7 @@ after_startup_confirm(struct machine *m)
 {
 	if (m->failed) {
 		fail(m, FAIL_TRANSIENT, S_STARTUP_CONFIRM, 0, "%s",
-		     m->fail_reason);
+		     text(m->fail_reason));
 		return;
 	}
 	do_check(m);
@@ -1943,7 +1986,7 @@ recover_unread(struct machine *m)
 {
 	if (m->lone) {
 		fail(m, FAIL_TRANSIENT, S_READ, 0,
-		     "cannot read the image list: %s", m->fail_reason);
+		     "cannot read the image list: %s", text(m->fail_reason));
 		return;
 	}
 	/* Bring the others where the journal says; the rest later. */
@@ -1970,7 +2013,7 @@ after_read(struct machine *m)
 	}
 	if (m->failed) {
 		fail(m, FAIL_TRANSIENT, S_READ, 0,
-		     "cannot read the image list: %s", m->fail_reason);
+		     "cannot read the image list: %s", text(m->fail_reason));
 		return;
 	}
 	if (!agree_on_version(m, &unconfirmed))
@@ -2290,9 +2333,11 @@ machine_free(struct machine *m)
 	for (i = 0; i < m->n; i++) {
 		struct member *mb = &m->mb[i];
 		struct worker *w = board_worker(mb->board);
+		uint32_t id = board_id(mb->board);
 
 		board_free(mb->board);
-		links_release(m->env->links, w);
+		links_release(m->env->links, w, id);
+		free(mb->err);
 		event_free(mb->stall_ev);
 		event_free(mb->upload_done_ev);
 		event_free(mb->retry_ev);
@@ -2301,6 +2346,8 @@ machine_free(struct machine *m)
 	EVP_PKEY_free(m->key);
 	free(m->mb);
 	free(m->j.members);
+	free(m->fail_reason);
+	free(m->rollback_reason);
 	free(m->workdir);
 	free(m);
 }

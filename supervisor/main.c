@@ -670,6 +670,8 @@ print_plan_header(const struct config *c, bool per_user)
 	       c->concurrent_authentications == 1 ? "" : "s",
 	       c->concurrent_downloads,
 	       c->concurrent_downloads == 1 ? "" : "s");
+	printf("workers: up to %d UDP board%s each\n", c->boards_per_worker,
+	       c->boards_per_worker == 1 ? "" : "s");
 	fd_need_count(c, &need);
 	printf("open files: %zu needed at the peak, the limit is %" PRIu64 "\n",
 	       need.total, fd_limit_max());
@@ -934,6 +936,8 @@ json_plan(const struct config *c, bool per_user, struct config_report *r)
 	    json_object_new_int(c->concurrent_authentications));
 	json_object_object_add(o, "concurrent_downloads",
 	                       json_object_new_int(c->concurrent_downloads));
+	json_object_object_add(o, "boards_per_worker",
+	                       json_object_new_int(c->boards_per_worker));
 	json_object_object_add(o, "open_files", json_open_files(c));
 	json_object_object_add(o, "timeouts", json_timeouts(&c->timeouts));
 	for (i = 0; i < c->ndevices; i++)

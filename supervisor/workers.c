@@ -65,6 +65,7 @@ struct board {
 	TAILQ_ENTRY(board) entry;
 	uint32_t id;
 	char *peer_name;
+	char *address; /* a multi worker's board */
 };
 
 /* What uploads learnt about one board's capacity (worker_upload_*). */
@@ -89,6 +90,8 @@ struct worker {
 	char *exe;
 	struct worker_link link; /* strings owned */
 	TAILQ_HEAD(, board) boards;
+	size_t nboards;
+	bool first_start; /* multi: boards are still being added */
 	/* Outlives the worker's processes: a restarted one starts from it. */
 	TAILQ_HEAD(, learnt) learnts;
 
@@ -405,6 +408,8 @@ send_add_board(struct worker *w, const struct board *b)
 
 	ipc__add_board__init(&ab);
 	ab.peer_name = b->peer_name;
+	if (b->address != NULL)
+		ab.address = b->address;
 	env.board_id = b->id;
 	env.body_case = IPC__ENVELOPE__BODY_ADD_BOARD;
 	env.add_board = &ab;
@@ -446,6 +451,8 @@ send_configure(struct worker *w)
 	lc.retries = l->retries;
 	cf.link = &lc;
 	cf.verbose = log_getverbose();
+	if (l->multi)
+		cf.boards = (uint32_t)w->nboards;
 	env.body_case = IPC__ENVELOPE__BODY_CONFIGURE;
 	env.configure = &cf;
 	if (send_env(w, &env, -1) == -1)
@@ -616,15 +623,17 @@ dispatch_link_state(struct worker *w, const Ipc__Envelope *env)
 	const Ipc__LinkState *ls = env->link_state;
 
 	if (ls->up) {
-		log_debug("link up", "worker=%s", w->name);
+		log_debug("link up", "worker=%s board=%u", w->name,
+		          env->board_id);
 		return;
 	}
 	if (now_ms() < w->drop_expected_until)
 		log_info("link down while the board resets",
-		         "worker=%s reason=%s", w->name, log_q(ls->reason));
+		         "worker=%s board=%u reason=%s", w->name, env->board_id,
+		         log_q(ls->reason));
 	else
-		log_warnx("link down", "worker=%s reason=%s", w->name,
-		          log_q(ls->reason));
+		log_warnx("link down", "worker=%s board=%u reason=%s", w->name,
+		          env->board_id, log_q(ls->reason));
 	if (w->link.kind == WORKER_SERIAL && w->state == WS_READY) {
 		w->reopen_ms = REOPEN_MIN_MS;
 		worker_open_link(w);
@@ -734,6 +743,12 @@ restart_cb(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
+	if (w->first_start) {
+		/* Every board added by now is the worker's. */
+		w->first_start = false;
+		worker_start(w);
+		return;
+	}
 	w->restarts++;
 	log_info("restarting worker", "worker=%s attempt=%u", w->name,
 	         w->restarts);
@@ -754,6 +769,7 @@ worker_free(struct worker *w)
 	while ((b = TAILQ_FIRST(&w->boards)) != NULL) {
 		TAILQ_REMOVE(&w->boards, b, entry);
 		free(b->peer_name);
+		free(b->address);
 		free(b);
 	}
 	while ((l = TAILQ_FIRST(&w->learnts)) != NULL) {
@@ -1114,7 +1130,8 @@ worker_spawn(struct workers *ws, const char *name,
 		}
 		break;
 	case WORKER_UDP:
-		if (link->address == NULL || link->address[0] == '\0') {
+		if (!link->multi &&
+		    (link->address == NULL || link->address[0] == '\0')) {
 			snprintf(err, errcap, "udp link without an address");
 			return NULL;
 		}
@@ -1154,7 +1171,14 @@ worker_spawn(struct workers *ws, const char *name,
 	if (w->restart_ev == NULL || w->reopen_ev == NULL)
 		fatalx("cannot create worker events", NULL);
 	TAILQ_INSERT_TAIL(&ws->list, w, entry);
-	worker_start(w);
+	if (link->multi) {
+		/* From the loop, with every board added until then. */
+		struct timeval zero = {0, 0};
+
+		w->first_start = true;
+		event_add(w->restart_ev, &zero);
+	} else
+		worker_start(w);
 	return w;
 }
 
@@ -1176,16 +1200,50 @@ worker_stop(struct worker *w)
 	/* else freed when reaped */
 }
 
-void
-worker_add_board(struct worker *w, uint32_t board_id, const char *peer_name)
+int
+worker_add_board(struct worker *w, uint32_t board_id, const char *peer_name,
+                 const char *address)
 {
-	struct board *b = xcalloc(1, sizeof(*b));
+	struct board *b;
 
+	if (w->link.multi && (!w->first_start || address == NULL))
+		return -1;
+	b = xcalloc(1, sizeof(*b));
 	b->id = board_id;
 	b->peer_name = xstrdup(peer_name ? peer_name : "");
+	b->address = address != NULL ? xstrdup(address) : NULL;
 	TAILQ_INSERT_TAIL(&w->boards, b, entry);
+	w->nboards++;
 	if (w->state == WS_READY || w->state == WS_LINKWAIT)
 		send_add_board(w, b);
+	return 0;
+}
+
+size_t
+worker_remove_board(struct worker *w, uint32_t board_id)
+{
+	struct board *b;
+
+	TAILQ_FOREACH(b, &w->boards, entry)
+	{
+		if (b->id == board_id)
+			break;
+	}
+	if (b == NULL)
+		return w->nboards;
+	TAILQ_REMOVE(&w->boards, b, entry);
+	free(b->peer_name);
+	free(b->address);
+	free(b);
+	/* A restarted worker is not told of it again. */
+	return --w->nboards;
+}
+
+bool
+worker_takes_boards(const struct worker *w, size_t cap)
+{
+	return w->link.multi && w->first_start && w->nboards < cap &&
+	       w->state != WS_STOPPED;
 }
 
 static struct learnt *

@@ -25,11 +25,17 @@ enum worker_kind {
 /* What a worker needs to know about its link; strings are copied. */
 struct worker_link {
 	enum worker_kind kind;
-	const char *device;     /* serial: tty path the supervisor opens */
-	uint32_t baud;          /* serial */
-	uint32_t mtu;           /* serial: 0 = worker default */
-	uint32_t line_max;      /* serial: 0 = worker default */
-	const char *address;    /* udp: "host:port", "[v6]:port" */
+	const char *device;  /* serial: tty path the supervisor opens */
+	uint32_t baud;       /* serial */
+	uint32_t mtu;        /* serial: 0 = worker default */
+	uint32_t line_max;   /* serial: 0 = worker default */
+	const char *address; /* udp: "host:port", "[v6]:port" */
+	/*
+	 * UDP: one worker for several boards, each added with its address
+	 * (worker_add_board) before the worker starts from the loop; address
+	 * is then unused.
+	 */
+	bool multi;
 	uint32_t device_index;  /* ble: hciN */
 	const char *att_socket; /* ble, simulation only: "@name" or NULL */
 	uint32_t smp_version;   /* 0 = v1, 1 = v2 */
@@ -68,9 +74,17 @@ struct worker *worker_spawn(struct workers *ws, const char *name,
 /* Stop one worker and forget it; pending requests get LINK_DOWN. */
 void worker_stop(struct worker *w);
 
-/* BLE: a board on this adapter, found by its advertised name. */
-void worker_add_board(struct worker *w, uint32_t board_id,
-                      const char *peer_name);
+/*
+ * A board of this worker: BLE by its advertised name (peer_name); a multi
+ * worker's by its address, only until the worker started (its sandbox
+ * then keeps it from opening links).  -1 when w cannot take it.
+ */
+int worker_add_board(struct worker *w, uint32_t board_id, const char *peer_name,
+                     const char *address);
+/* A board w serves no longer; its requests fail.  Boards left. */
+size_t worker_remove_board(struct worker *w, uint32_t board_id);
+/* A multi worker that has not started and has fewer than cap boards. */
+bool worker_takes_boards(const struct worker *w, size_t cap);
 
 /*
  * Send a request (env's body set by the caller; request_id and board_id

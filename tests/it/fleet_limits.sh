@@ -47,8 +47,20 @@ e2e_fleet_stop
 
 # Too many boards for the limit: refused whole, before any board or the
 # server is touched.  The boards need not exist: nothing reaches them.
+# With a worker per board 1100 do not fit in 1024 descriptors; sharing
+# workers (32 boards each, the default) they do.
 seq 1 1100 | awk '{ printf "127.0.0.1:%d\n", 20000 + $1 }' >"$T/big.addrs"
-e2e_fleet_config "$T/big.json" "$T/big.addrs" "$T/st-big"
+e2e_fleet_config "$T/shared.json" "$T/big.addrs" "$T/st-big"
+(
+	ulimit -n 1024 || exit 99
+	exec "$CLIENT" check-config -c "$T/shared.json"
+) >"$T/shared.out" 2>"$T/shared.err"
+rc=$?
+need=$(sed -n 's/^open files: \([0-9]*\) needed.*/\1/p' "$T/shared.out")
+check "1100 boards sharing workers fit in 1024 descriptors (status $rc, $need needed)" \
+	test "$rc" -eq 0 -a "${need:-9999}" -lt 200
+e2e_fleet_config "$T/big.json" "$T/big.addrs" "$T/st-big" \
+	'{"boards_per_worker": 1}'
 (
 	ulimit -n 1024 || exit 99
 	exec "$CLIENT" check-config -c "$T/big.json"

@@ -23,9 +23,12 @@ e2e_board gone udp "$T/old.bin" || exit 1
 e2e_board fresh udp "$T/old.bin" || exit 1
 e2e_board gm1 udp "$T/old.bin" || exit 1
 e2e_board gm2 udp "$T/old.bin" || exit 1
-e2e_config "$T/c.json" -- slow:typeS gone:typeG
+# A worker per board (boards_per_worker 1), so a removed board's worker
+# ends with it; fleet_workers.sh covers workers that serve several.
+e2e_config "$T/c.json" '{"boards_per_worker": 1}' -- slow:typeS gone:typeG
 E2E_DEVICE_JSON='{"update_interval": "2s"}' \
-	e2e_config "$T/c2.json" -- slow:typeS fresh:typeF
+	e2e_config "$T/c2.json" '{"boards_per_worker": 1}' -- slow:typeS \
+	fresh:typeF
 rm -f "$T/keys/fresh.key"
 # with_group CONFIG INTERVAL: add a group of two UDP boards (nothing is
 # offered to its type), polled at INTERVAL.

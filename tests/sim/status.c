@@ -117,6 +117,10 @@ status_update(void)
 	    c, "bytes_out", json_object_new_int64((int64_t)board.c.bytes_out));
 	json_object_object_add(c, "resets",
 	                       json_object_new_int64((int64_t)board.c.resets));
+	/* Image bytes written to flash: an upload resumed writes none twice. */
+	json_object_object_add(
+	    c, "upload_written",
+	    json_object_new_int64((int64_t)board.upload_written));
 	json_object_object_add(root, "counters", c);
 
 	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);

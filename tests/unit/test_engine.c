@@ -1124,6 +1124,251 @@ test_link_loss_fails_op_and_reconnects(void **state)
 	assert_string_equal(r->echo, "back");
 }
 
+/* --- several boards on one worker ---------------------------------------- */
+
+/*
+ * A transport state per board, as the UDP worker has: a socketpair stands
+ * for the board's socket, so replies arrive through the engine's own read
+ * path, and every packet sent is kept.
+ */
+struct mstub {
+	int sv[2];
+	char *address;
+	uint8_t *pkt[MAXPKT];
+	size_t len[MAXPKT];
+	size_t n;
+};
+
+static struct mstub *mstubs[4];
+static size_t nmstubs;
+
+static void *
+mstub_new(void)
+{
+	struct mstub *m = calloc(1, sizeof(*m));
+
+	assert_non_null(m);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, m->sv), 0);
+	assert_true(nmstubs < 4);
+	mstubs[nmstubs++] = m;
+	return m;
+}
+
+static void
+mstub_free(void *ctx)
+{
+	struct mstub *m = ctx;
+	size_t i;
+
+	for (i = 0; i < m->n; i++)
+		free(m->pkt[i]);
+	close(m->sv[0]);
+	close(m->sv[1]);
+	free(m->address);
+	free(m);
+}
+
+static int
+mstub_open(void *ctx, const Ipc__LinkConfig *cfg, int fd, char *why,
+           size_t whycap)
+{
+	struct mstub *m = ctx;
+
+	(void)fd;
+	(void)why;
+	(void)whycap;
+	m->address = strdup(cfg->address);
+	return 0;
+}
+
+static int
+mstub_fd(void *ctx)
+{
+	return ((struct mstub *)ctx)->sv[0];
+}
+
+static int
+mstub_read(void *ctx, struct engine *e)
+{
+	struct mstub *m = ctx;
+	uint8_t buf[512];
+	ssize_t n = recv(m->sv[0], buf, sizeof(buf), MSG_DONTWAIT);
+
+	if (n > 0)
+		engine_packet(e, buf, (size_t)n);
+	return 0;
+}
+
+static int
+mstub_send(void *ctx, const uint8_t *pkt, size_t len)
+{
+	struct mstub *m = ctx;
+
+	assert_true(m->n < MAXPKT);
+	m->pkt[m->n] = malloc(len);
+	memcpy(m->pkt[m->n], pkt, len);
+	m->len[m->n++] = len;
+	return 0;
+}
+
+static const struct link_ops mstub_ops = {
+    .role = "stub",
+    .open = mstub_open,
+    .reopen = stub_reopen,
+    .close = stub_close,
+    .fd = mstub_fd,
+    .read = mstub_read,
+    .send = mstub_send,
+    .max_pkt = stub_max_pkt,
+    .ctx_new = mstub_new,
+    .ctx_free = mstub_free,
+};
+
+/* The board behind an mstub answers echo and params, through its socket. */
+static void
+mstub_answer(struct mstub *m, size_t i)
+{
+	struct smp_rsp_opts o = {.version = SMP_V1};
+	struct smp_params p = {.buf_size = 384, .buf_count = 4};
+	struct smp_request req;
+	uint8_t out[512];
+	ssize_t n;
+
+	assert_int_equal(smp_req_decode(m->pkt[i], m->len[i], &req), SMP_OK);
+	if (req.hdr.id == SMP_OS_ECHO)
+		n = smp_rspb_echo(out, sizeof(out), &req.hdr, &o,
+		                  req.u.echo.text);
+	else
+		n = smp_rspb_params(out, sizeof(out), &req.hdr, &o, &p);
+	assert_true(n > 0);
+	assert_int_equal(send(m->sv[1], out, (size_t)n, 0), n);
+}
+
+static void
+sup_send_to(struct fx *f, Ipc__Envelope *env, uint64_t id, uint32_t board)
+{
+	env->request_id = id;
+	env->board_id = board;
+	assert_int_equal(ipc_send(f->sup, env, -1), 0);
+}
+
+static void
+sup_add_board(struct fx *f, uint32_t board, const char *address)
+{
+	Ipc__Envelope env;
+	Ipc__AddBoard ab;
+
+	ipc__envelope__init(&env);
+	ipc__add_board__init(&ab);
+	ab.address = (char *)(uintptr_t)address;
+	env.body_case = IPC__ENVELOPE__BODY_ADD_BOARD;
+	env.add_board = &ab;
+	sup_send_to(f, &env, 0, board);
+}
+
+static void
+sup_echo_to(struct fx *f, uint64_t id, uint32_t board, const char *text)
+{
+	Ipc__Envelope env;
+	Ipc__Echo echo;
+
+	ipc__envelope__init(&env);
+	ipc__echo__init(&echo);
+	echo.text = (char *)(uintptr_t)text;
+	env.body_case = IPC__ENVELOPE__BODY_ECHO;
+	env.echo = &echo;
+	sup_send_to(f, &env, id, board);
+}
+
+/*
+ * One worker, two boards: each is opened with its own address, requests go
+ * to the board they name, each board keeps its own sequence numbers (both
+ * start at 0) and its own parameters probe, a request for a board the
+ * worker does not serve is refused, and no board can be added once the
+ * links are open.
+ */
+static void
+test_several_boards(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	Ipc__Envelope env;
+	Ipc__Configure cf;
+	Ipc__LinkConfig lc;
+	const Ipc__Reply *r;
+	time_t end = time(NULL) + 5;
+	size_t k, i, done[2] = {0, 0};
+	int sv[2], st;
+
+	(void)state;
+	nmstubs = 0;
+	f->base = event_base_new();
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	f->sup = ipc_new(f->base, sv[0], sup_msg, sup_err, f);
+	f->e = engine_new(f->base, &mstub_ops, mstub_new(), 1);
+	assert_int_equal(engine_connect(f->e, sv[1]), 0);
+
+	ipc__envelope__init(&env);
+	ipc__configure__init(&cf);
+	ipc__link_config__init(&lc);
+	lc.kind = IPC__LINK_CONFIG__KIND__UDP;
+	lc.request_timeout_ms = 1000;
+	cf.link = &lc;
+	cf.boards = 2;
+	env.body_case = IPC__ENVELOPE__BODY_CONFIGURE;
+	env.configure = &cf;
+	sup_send_to(f, &env, 0, 0);
+	sup_add_board(f, 7, "a:1");
+	sup_add_board(f, 9, "b:2");
+	while (!engine_configured(f->e) && time(NULL) < end)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_true(engine_configured(f->e));
+	assert_int_equal(nmstubs, 2);
+	assert_string_equal(mstubs[0]->address, "a:1");
+	assert_string_equal(mstubs[1]->address, "b:2");
+
+	sup_echo_to(f, 1, 7, "to seven");
+	sup_echo_to(f, 2, 9, "to nine");
+	sup_echo_to(f, 3, 5, "to nobody");
+	while ((find_reply(f, 1) == NULL || find_reply(f, 2) == NULL ||
+	        find_reply(f, 3) == NULL) &&
+	       time(NULL) < end) {
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+		for (k = 0; k < 2; k++)
+			for (; done[k] < mstubs[k]->n; done[k]++)
+				mstub_answer(mstubs[k], done[k]);
+	}
+	assert_non_null(r = find_reply(f, 1));
+	assert_int_equal(r->status, IPC__REPLY__STATUS__OK);
+	assert_string_equal(r->echo, "to seven");
+	assert_non_null(r = find_reply(f, 2));
+	assert_int_equal(r->status, IPC__REPLY__STATUS__OK);
+	assert_string_equal(r->echo, "to nine");
+	assert_non_null(r = find_reply(f, 3));
+	assert_int_equal(r->status, IPC__REPLY__STATUS__BAD_REQUEST);
+	assert_non_null(strstr(r->error, "board 5 is not served"));
+	/* Each board: its own probe and echo, numbered from 0. */
+	for (k = 0; k < 2; k++) {
+		assert_int_equal(mstubs[k]->n, 2);
+		for (i = 0; i < 2; i++)
+			assert_int_equal(mstubs[k]->pkt[i][6], i);
+	}
+	/* The links are open (and the sandbox would be closed): no more. */
+	sup_add_board(f, 11, "c:3");
+	while (!engine_finished(f->e, &st) && time(NULL) < end)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_true(engine_finished(f->e, &st));
+	assert_int_equal(st, 1);
+
+	for (i = 0; i < f->nmsgs; i++)
+		ipc__envelope__free_unpacked(f->msgs[i], NULL);
+	/* engine_free leaves the first board's state to its owner. */
+	engine_free(f->e);
+	mstub_free(mstubs[0]);
+	ipc_free(f->sup);
+	event_base_free(f->base);
+	free(f);
+}
+
 int
 main(void)
 {
@@ -1173,6 +1418,7 @@ main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_link_loss_fails_op_and_reconnects, setup, teardown),
+	    cmocka_unit_test(test_several_boards),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /*
- * The UDP transport worker: one connected datagram socket to the board
- * (IPv4 or IPv6), one SMP packet per datagram.  Everything else is the
- * shared engine (common/engine.c).
+ * The UDP transport worker: one connected datagram socket per board
+ * (IPv4 or IPv6), one SMP packet per datagram; a worker may serve several
+ * boards, each with a socket of its own.  Everything else is the shared
+ * engine (common/engine.c).
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -23,8 +24,10 @@
 struct udp_link {
 	int fd;
 	char *address;
-	uint8_t buf[UDP_MAX_PKT + 1];
 };
+
+/* Datagrams are read and handed on at once: one buffer for every board. */
+static uint8_t rbuf[UDP_MAX_PKT + 1];
 
 int udp_main(int argc, char **argv);
 
@@ -170,7 +173,7 @@ udp_read(void *ctx, struct engine *e)
 	int i;
 
 	for (i = 0; i < 64; i++) {
-		n = recv(u->fd, u->buf, sizeof(u->buf), 0);
+		n = recv(u->fd, rbuf, sizeof(rbuf), 0);
 		if (n == -1) {
 			/* Nobody listening (yet): the board may be rebooting;
 			 * the request timeouts deal with it. */
@@ -182,7 +185,7 @@ udp_read(void *ctx, struct engine *e)
 			log_debug("oversized datagram dropped", "len=%zd", n);
 			continue;
 		}
-		engine_packet(e, u->buf, n);
+		engine_packet(e, rbuf, (size_t)n);
 	}
 	return 0;
 }
@@ -206,6 +209,25 @@ udp_max_pkt(void *ctx)
 	return UDP_MAX_PKT;
 }
 
+static void *
+udp_ctx_new(void)
+{
+	struct udp_link *u = xcalloc(1, sizeof(*u));
+
+	u->fd = -1;
+	return u;
+}
+
+static void
+udp_ctx_free(void *ctx)
+{
+	struct udp_link *u = ctx;
+
+	udp_close(u);
+	free(u->address);
+	free(u);
+}
+
 static const struct link_ops udp_ops = {
     .role = "udp",
     .open = udp_open,
@@ -215,18 +237,18 @@ static const struct link_ops udp_ops = {
     .read = udp_read,
     .send = udp_send,
     .max_pkt = udp_max_pkt,
+    .ctx_new = udp_ctx_new,
+    .ctx_free = udp_ctx_free,
 };
 
 int
 udp_main(int argc, char **argv)
 {
-	struct udp_link *u = xcalloc(1, sizeof(*u));
+	struct udp_link *u = udp_ctx_new();
 	int rc;
 
-	u->fd = -1;
 	rc = engine_run(&udp_ops, u, argc, argv);
-	free(u->address);
-	free(u);
+	udp_ctx_free(u);
 	return rc;
 }
 
