@@ -2,7 +2,8 @@
 # The virtual board's SMP server over UDP: golden reply bytes (indefinite
 # and definite maps, v1/v2, --zephyr-3), parameters, the empty board, and
 # the receive-buffer rules (oversize packets and requests beyond buf_count
-# are dropped without a reply), --latency-ms pipelining.
+# are dropped without a reply), --latency-ms pipelining, several boards in
+# one process.
 . "$(dirname "$0")/../lib.sh"
 . "$SRC/tests/sim/it-lib.sh"
 
@@ -105,6 +106,40 @@ echo garbage >"$T/garbage.state"
 "$SIM" --udp 127.0.0.1:0 --state "$T/garbage.state" >/dev/null 2>"$T/gs.err"
 check "a state file that is not one is refused" \
 	grep -q "not a simulator state file" "$T/gs.err"
+
+# Several boards in one process (--boards): a READY line and a port each,
+# flash and counters of their own, a reset that resets one board only.
+"$MK" --version 1.2.0 --size 3000 --seed 5 -o "$T/m.bin" >/dev/null
+bg "$SIM" --boards 3 --udp 127.0.0.1:0 --state "$T/m.state" \
+	--status "$T/m.status" --image "$T/m.bin" >"$T/m.out" 2>"$T/m.err"
+MPID=$!
+for _ in $(seq 1 100); do
+	[ "$(grep -c '^READY ' "$T/m.out")" -ge 3 ] && break
+	sleep 0.1
+done
+check "--boards 3: three READY lines, three ports" \
+	[ "$(grep '^READY udp 127\.0\.0\.1:' "$T/m.out" | sort -u | wc -l)" -eq 3 ]
+check "... a state and a status file each" \
+	test -f "$T/m.state.1" -a -f "$T/m.state.3" -a -f "$T/m.status.2"
+a2=$(sed -n '2s/^READY udp //p' "$T/m.out")
+out=$("$CL" --udp "$a2" reset)
+check "the second board takes a reset" [ "$(rjson <<<"$out")" = '{}' ]
+sleep 0.6
+check "... and only the second board was reset" \
+	[ "$(jq -r .counters.resets "$T/m.status.1"):$(jq -r .counters.resets "$T/m.status.2"):$(jq -r .counters.resets "$T/m.status.3")" = 0:1:0 ]
+for i in 1 2 3; do
+	a=$(sed -n "${i}s/^READY udp //p" "$T/m.out")
+	out=$("$CL" --udp "$a" echo "board $i")
+	check "board $i answers on its own port" \
+		[ "$(rfield .r <<<"$out")" = "board $i" ]
+done
+check "... each counting its own requests" \
+	[ "$(jq -r .counters.requests "$T/m.status.1"):$(jq -r .counters.requests "$T/m.status.2")" = 1:2 ]
+kill -TERM "$MPID"
+wait "$MPID"
+check "... and SIGTERM ends them all with status 0" [ $? -eq 0 ]
+"$SIM" --boards 2 --serial "$T/x.tty" >/dev/null 2>"$T/bs.err"
+check "--boards without --udp is refused" grep -q -- "--boards needs --udp" "$T/bs.err"
 
 # SIGTERM: a clean exit.
 start_sim t udp --udp 127.0.0.1:0 || exit 1

@@ -14,12 +14,6 @@
 /* Zephyr's os_mgmt waits this long after answering a reset. */
 #define RESET_DELAY_MS 50
 
-static struct event *reset_ev;    /* reply drained: go down */
-static struct event *reboot_ev;   /* reboot delay over: run MCUboot */
-static struct event *selftest_ev; /* --self-confirm / --self-reject */
-static unsigned int drain_waited;
-static bool reset_requested;
-
 static void
 ms_timer(struct event *ev, unsigned int ms)
 {
@@ -74,7 +68,7 @@ selftest_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	(void)fd;
 	(void)ev;
-	(void)arg;
+	sim_board = arg; /* this board is the current one */
 	if (board.run != BOARD_UP || !board.test)
 		return;
 	if (board.o->self_confirm) {
@@ -94,7 +88,7 @@ reboot_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	(void)fd;
 	(void)ev;
-	(void)arg;
+	sim_board = arg; /* this board is the current one */
 	mcuboot_run();
 	flash_save();
 	if (board.o->no_boot) {
@@ -106,7 +100,7 @@ reboot_cb(evutil_socket_t fd, short ev, void *arg)
 	board.run = BOARD_UP;
 	log_info("board booted", "test=%d", board.test);
 	if (board.test && (board.o->self_confirm || board.o->self_reject))
-		ms_timer(selftest_ev, board.o->confirm_ms);
+		ms_timer(board.selftest_ev, board.o->confirm_ms);
 	blink->up();
 	status_update();
 }
@@ -117,61 +111,61 @@ reset_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	(void)fd;
 	(void)ev;
-	(void)arg;
-	if (blink->pending_out() > 0 && drain_waited < DRAIN_MAX_MS) {
-		drain_waited += DRAIN_POLL_MS;
-		ms_timer(reset_ev, DRAIN_POLL_MS);
+	sim_board = arg; /* this board is the current one */
+	if (blink->pending_out() > 0 && board.drain_waited < DRAIN_MAX_MS) {
+		board.drain_waited += DRAIN_POLL_MS;
+		ms_timer(board.reset_ev, DRAIN_POLL_MS);
 		return;
 	}
-	reset_requested = false;
+	board.reset_requested = false;
 	if (board.run == BOARD_HUNG)
 		return;
 	board.run = BOARD_DOWN;
 	board.c.resets++;
-	evtimer_del(selftest_ev);
+	evtimer_del(board.selftest_ev);
 	server_down();
 	blink->down();
 	flash_flush();
 	log_info("board resetting", "reboot_ms=%u", board.o->reboot_ms);
-	ms_timer(reboot_ev, board.o->reboot_ms);
+	ms_timer(board.reboot_ev, board.o->reboot_ms);
 	status_update();
 }
 
 void
 boot_request_reset(void)
 {
-	if (reset_requested)
+	if (board.reset_requested)
 		return;
-	reset_requested = true;
-	drain_waited = 0;
-	ms_timer(reset_ev, RESET_DELAY_MS + board.o->latency_ms);
+	board.reset_requested = true;
+	board.drain_waited = 0;
+	ms_timer(board.reset_ev, RESET_DELAY_MS + board.o->latency_ms);
 }
 
 void
 boot_confirmed(void)
 {
-	evtimer_del(selftest_ev);
+	evtimer_del(board.selftest_ev);
 }
 
 void
 boot_init(void)
 {
-	reset_ev = evtimer_new(board.base, reset_cb, NULL);
-	reboot_ev = evtimer_new(board.base, reboot_cb, NULL);
-	selftest_ev = evtimer_new(board.base, selftest_cb, NULL);
+	board.reset_ev = evtimer_new(board.base, reset_cb, sim_board);
+	board.reboot_ev = evtimer_new(board.base, reboot_cb, sim_board);
+	board.selftest_ev = evtimer_new(board.base, selftest_cb, sim_board);
 	/*
 	 * A restart of the simulator continues where it stopped (flash,
 	 * flags, upload progress): only a reset runs MCUboot.
 	 */
 	board.run = BOARD_UP;
 	if (board.test && (board.o->self_confirm || board.o->self_reject))
-		ms_timer(selftest_ev, board.o->confirm_ms);
+		ms_timer(board.selftest_ev, board.o->confirm_ms);
 }
 
 void
 boot_free(void)
 {
-	event_free(reset_ev);
-	event_free(reboot_ev);
-	event_free(selftest_ev);
+	event_free(board.reset_ev);
+	event_free(board.reboot_ev);
+	event_free(board.selftest_ev);
 }

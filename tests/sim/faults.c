@@ -8,13 +8,11 @@
 #include "log.h"
 #include "sim.h"
 
-static uint64_t rng_state;
-
 /* splitmix64: small, seedable, and the same sequence on every host. */
 uint64_t
 fault_rand(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+	uint64_t z = (board.rng_state += 0x9e3779b97f4a7c15ULL);
 
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
@@ -24,7 +22,7 @@ fault_rand(void)
 void
 faults_init(uint64_t seed)
 {
-	rng_state = seed;
+	board.rng_state = seed;
 }
 
 bool

@@ -27,9 +27,6 @@
 #define STATE_HDR_LEN (8 + 4 + 4 + 1 + 4 + 4 + 1 + SMP_HASH_LEN)
 #define SAVE_DELAY_MS 200
 
-static struct event *save_ev;
-static bool save_pending;
-
 static void
 put32(uint8_t *p, uint32_t v)
 {
@@ -181,7 +178,7 @@ save_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	(void)fd;
 	(void)ev;
-	(void)arg;
+	sim_board = arg; /* this board is the current one */
 	flash_flush();
 }
 
@@ -195,7 +192,7 @@ flash_init(void)
 		memset(board.slot[s].data, 0xff, board.o->slot_size);
 		board.slot[s].info_fresh = false;
 	}
-	save_ev = evtimer_new(board.base, save_cb, NULL);
+	board.save_ev = evtimer_new(board.base, save_cb, sim_board);
 	if (board.o->state != NULL && load_state(board.o->state)) {
 		log_info("state loaded", "path=%s", log_q(board.o->state));
 		return;
@@ -236,8 +233,8 @@ get16(const uint8_t *p)
  * TLV as Zephyr's image list reads it, without checking it: a corrupted
  * image is listed with the hash it claims and refused by MCUboot at the
  * next reset, as on a real board.  Layout arithmetic only (docs/design.md
- * "MCUboot images"); mcuboot_parse() checks everything.  Returns 0 when there is
- * no image.
+ * "MCUboot images"); mcuboot_parse() checks everything.  Returns 0 when there
+ * is no image.
  */
 static size_t
 slot_image_len(const uint8_t *d, size_t size, const uint8_t **hash)
@@ -312,9 +309,9 @@ flash_save(void)
 	char *tmp;
 	int fd, s;
 
-	save_pending = false;
-	if (save_ev != NULL)
-		evtimer_del(save_ev);
+	board.save_pending = false;
+	if (board.save_ev != NULL)
+		evtimer_del(board.save_ev);
 	if (board.o->state == NULL)
 		return;
 	xasprintf(&tmp, "%s.tmp", board.o->state);
@@ -359,16 +356,16 @@ flash_save_later(void)
 {
 	struct timeval tv = {0, SAVE_DELAY_MS * 1000};
 
-	if (save_pending)
+	if (board.save_pending)
 		return;
-	save_pending = true;
-	evtimer_add(save_ev, &tv);
+	board.save_pending = true;
+	evtimer_add(board.save_ev, &tv);
 }
 
 void
 flash_flush(void)
 {
-	if (save_pending)
+	if (board.save_pending)
 		flash_save();
 }
 
@@ -377,9 +374,9 @@ flash_free(void)
 {
 	int s;
 
-	if (save_ev != NULL)
-		event_free(save_ev);
-	save_ev = NULL;
+	if (board.save_ev != NULL)
+		event_free(board.save_ev);
+	board.save_ev = NULL;
 	for (s = 0; s < 2; s++) {
 		free(board.slot[s].data);
 		board.slot[s].data = NULL;

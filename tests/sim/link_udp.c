@@ -13,9 +13,6 @@
 #include "xmalloc.h"
 #include "sim.h"
 
-static int udp_fd = -1;
-static struct event *udp_ev;
-
 static size_t
 udp_pkt_limit(void)
 {
@@ -25,8 +22,8 @@ udp_pkt_limit(void)
 static void
 udp_send(const uint8_t *pkt, size_t len, const struct peer *peer)
 {
-	if (sendto(udp_fd, pkt, len, 0, (const struct sockaddr *)&peer->ss,
-	           peer->len) == -1)
+	if (sendto(board.udp_fd, pkt, len, 0,
+	           (const struct sockaddr *)&peer->ss, peer->len) == -1)
 		log_warn("udp send failed", NULL);
 }
 
@@ -63,7 +60,7 @@ udp_read_cb(evutil_socket_t fd, short ev, void *arg)
 	ssize_t n;
 
 	(void)ev;
-	(void)arg;
+	sim_board = arg;
 	/* Drain the socket so a burst lands in the receive buffers at once. */
 	for (;;) {
 		peer.len = sizeof(peer.ss);
@@ -105,22 +102,22 @@ udp_link_init(void)
 	if ((rv = getaddrinfo(host, port, &hints, &res)) != 0)
 		fatalx("cannot resolve --udp address", "value=%s error=%s",
 		       log_q(board.o->udp), log_q(gai_strerror(rv)));
-	udp_fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (udp_fd == -1)
+	board.udp_fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (board.udp_fd == -1)
 		fatal("cannot create udp socket", NULL);
-	if (bind(udp_fd, res->ai_addr, res->ai_addrlen) == -1)
+	if (bind(board.udp_fd, res->ai_addr, res->ai_addrlen) == -1)
 		fatal("cannot bind udp socket", "value=%s",
 		      log_q(board.o->udp));
 	freeaddrinfo(res);
 	free(host);
-	if (getsockname(udp_fd, (struct sockaddr *)&ss, &sl) == -1 ||
+	if (getsockname(board.udp_fd, (struct sockaddr *)&ss, &sl) == -1 ||
 	    getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof(hbuf), pbuf,
 	                sizeof(pbuf), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
 		fatal("cannot read the udp socket's address", NULL);
-	evutil_make_socket_nonblocking(udp_fd);
-	udp_ev = event_new(board.base, udp_fd, EV_READ | EV_PERSIST,
-	                   udp_read_cb, NULL);
-	event_add(udp_ev, NULL);
+	evutil_make_socket_nonblocking(board.udp_fd);
+	board.udp_ev = event_new(board.base, board.udp_fd, EV_READ | EV_PERSIST,
+	                         udp_read_cb, sim_board);
+	event_add(board.udp_ev, NULL);
 	blink = &udp_ops;
 	if (strchr(hbuf, ':') != NULL)
 		snprintf(where, sizeof(where), "[%s]:%s", hbuf, pbuf);
@@ -133,8 +130,8 @@ udp_link_init(void)
 void
 udp_link_free(void)
 {
-	if (udp_ev != NULL)
-		event_free(udp_ev);
-	if (udp_fd != -1)
-		close(udp_fd);
+	if (board.udp_ev != NULL)
+		event_free(board.udp_ev);
+	if (board.udp_fd != -1)
+		close(board.udp_fd);
 }

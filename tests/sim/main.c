@@ -14,9 +14,13 @@
 
 #include "log.h"
 #include "sim.h"
+#include "xmalloc.h"
 
-struct board board;
+struct sim_board *sim_board;
 const struct link_ops *blink;
+/* Every board of the process (--boards N, UDP). */
+static struct sim_board *boards;
+static unsigned int nboards = 1;
 
 static struct sim_opts opts = {
     .slot_size = 512 * 1024,
@@ -71,6 +75,16 @@ usage(FILE *f)
 	    "(default 128;\n"
 	    "                        a longer line is dropped whole)\n"
 	    "  --udp HOST:PORT       UDP socket (port 0 picks a free one)\n"
+	    "  --boards N            with --udp: N boards in this process, "
+	    "each with a\n"
+	    "                        socket of its own (PORT, PORT+1... or "
+	    "free ports\n"
+	    "                        for 0), its own flash in --state "
+	    "FILE.1, FILE.2...\n"
+	    "                        and --status FILE.1...; one READY "
+	    "line each, in\n"
+	    "                        order; the other groups' files and "
+	    "clock are shared\n"
 	    "  --ble @NAME           ATT server on the abstract Unix "
 	    "SOCK_SEQPACKET\n"
 	    "                        socket NAME, one ATT PDU per datagram\n"
@@ -175,6 +189,7 @@ enum {
 	O_ERASE_US,
 	O_LINE_BUFS,
 	O_LINE_BUF_SIZE,
+	O_BOARDS,
 };
 
 static const struct option longopts[] = {
@@ -214,6 +229,7 @@ static const struct option longopts[] = {
     {"erase-us-per-kb", required_argument, NULL, O_ERASE_US},
     {"line-bufs", required_argument, NULL, O_LINE_BUFS},
     {"line-buf-size", required_argument, NULL, O_LINE_BUF_SIZE},
+    {"boards", required_argument, NULL, O_BOARDS},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -279,6 +295,9 @@ parse_args(int argc, char **argv)
 			break;
 		case O_LINE_BUF_SIZE:
 			opts.line_buf_size = num(name, optarg, 8, 65536);
+			break;
+		case O_BOARDS:
+			nboards = (unsigned int)num(name, optarg, 1, 10000);
 			break;
 		case O_UDP:
 			opts.udp = optarg;
@@ -387,6 +406,8 @@ parse_args(int argc, char **argv)
 	    (opts.serial != NULL) + (opts.udp != NULL) + (opts.ble != NULL);
 	if (nlinks != 1)
 		fatalx("give exactly one of --serial, --udp, --ble", NULL);
+	if (nboards > 1 && opts.udp == NULL)
+		fatalx("--boards needs --udp", NULL);
 	if (opts.self_confirm && opts.self_reject)
 		fatalx("--self-confirm and --self-reject exclude each other",
 		       NULL);
@@ -406,11 +427,9 @@ parse_args(int argc, char **argv)
 void
 sim_ready(const char *kind, const char *where)
 {
-	static bool said;
-
-	if (said)
+	if (board.ready_said)
 		return;
-	said = true;
+	board.ready_said = true;
 	printf("READY %s %s\n", kind, where);
 	fflush(stdout);
 }
@@ -418,10 +437,61 @@ sim_ready(const char *kind, const char *where)
 void
 sim_exit(int status)
 {
-	flash_flush();
-	status_update();
+	unsigned int k;
+
+	for (k = 0; k < nboards; k++) {
+		sim_board = &boards[k];
+		flash_flush();
+		status_update();
+	}
 	fflush(stdout);
 	exit(status);
+}
+
+/* "FILE.k" for the k-th of several boards. */
+static const char *
+numbered(const char *path, unsigned int k)
+{
+	char *s;
+
+	if (path == NULL || nboards == 1)
+		return path;
+	xasprintf(&s, "%s.%u", path, k + 1);
+	return s;
+}
+
+/* "host:port+k" for the k-th of several boards (port 0 stays 0). */
+static const char *
+numbered_port(const char *udp, unsigned int k)
+{
+	const char *colon = strrchr(udp, ':');
+	unsigned long port;
+	char *s, *end;
+
+	if (nboards == 1 || colon == NULL)
+		return udp;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || port == 0)
+		return udp;
+	if (port + k > 65535)
+		fatalx("--boards runs past port 65535", "udp=%s", log_q(udp));
+	xasprintf(&s, "%.*s:%lu", (int)(colon - udp), udp, port + k);
+	return s;
+}
+
+/* One board's own options: its state and status files, its port. */
+static void
+board_opts(struct sim_board *b, unsigned int k)
+{
+	if (nboards == 1) {
+		b->o = &opts;
+		return;
+	}
+	b->own = opts;
+	b->own.state = numbered(opts.state, k);
+	b->own.status = numbered(opts.status, k);
+	b->own.udp = numbered_port(opts.udp, k);
+	b->o = &b->own;
 }
 
 static void
@@ -437,13 +507,14 @@ int
 main(int argc, char **argv)
 {
 	struct event_config *cfg;
+	struct event_base *base;
+	unsigned int k;
 
 	log_init(0, "board-sim");
 	parse_args(argc, argv);
 	log_setverbose(opts.verbose);
 	signal(SIGPIPE, SIG_IGN);
 
-	board.o = &opts;
 	/*
 	 * Precise timers: libevent otherwise reads the coarse monotonic clock
 	 * (a jiffy, 4 ms here), and a serial line timed in 1 ms chunks would
@@ -451,43 +522,64 @@ main(int argc, char **argv)
 	 */
 	if ((cfg = event_config_new()) == NULL ||
 	    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER) == -1 ||
-	    (board.base = event_base_new_with_config(cfg)) == NULL)
+	    (base = event_base_new_with_config(cfg)) == NULL)
 		fatalx("cannot create the event loop", NULL);
 	event_config_free(cfg);
-	faults_init(opts.seed);
-	flash_init();
-	server_init();
-	boot_init();
-	sigterm_ev = evsignal_new(board.base, SIGTERM, signal_cb, NULL);
-	sigint_ev = evsignal_new(board.base, SIGINT, signal_cb, NULL);
+	boards = xcalloc(nboards, sizeof(*boards));
+	for (k = 0; k < nboards; k++) {
+		sim_board = &boards[k];
+		board.base = base;
+		board.udp_fd = -1;
+		board_opts(sim_board, k);
+		faults_init(opts.seed + k);
+		flash_init();
+		server_init();
+		boot_init();
+	}
+	sim_board = &boards[0];
+	sigterm_ev = evsignal_new(base, SIGTERM, signal_cb, NULL);
+	sigint_ev = evsignal_new(base, SIGINT, signal_cb, NULL);
 	evsignal_add(sigterm_ev, NULL);
 	evsignal_add(sigint_ev, NULL);
 
-	/* The status file exists before READY is printed. */
-	status_update();
-	if (opts.serial != NULL)
-		serial_link_init();
-	else if (opts.udp != NULL)
-		udp_link_init();
-	else
-		ble_link_init();
+	for (k = 0; k < nboards; k++) {
+		sim_board = &boards[k];
+		/* The status file exists before READY is printed. */
+		status_update();
+		if (opts.serial != NULL)
+			serial_link_init();
+		else if (opts.udp != NULL)
+			udp_link_init();
+		else
+			ble_link_init();
+	}
 
-	event_base_dispatch(board.base);
+	event_base_dispatch(base);
 
-	flash_flush();
-	status_update();
-	if (opts.serial != NULL)
-		serial_link_free();
-	else if (opts.udp != NULL)
-		udp_link_free();
-	else
-		ble_link_free();
-	server_free();
+	for (k = 0; k < nboards; k++) {
+		sim_board = &boards[k];
+		flash_flush();
+		status_update();
+		if (opts.serial != NULL)
+			serial_link_free();
+		else if (opts.udp != NULL)
+			udp_link_free();
+		else
+			ble_link_free();
+		server_free();
+		boot_free();
+		flash_free();
+		if (board.o != &opts) {
+			free((char *)(uintptr_t)board.own.state);
+			free((char *)(uintptr_t)board.own.status);
+			if (board.own.udp != opts.udp)
+				free((char *)(uintptr_t)board.own.udp);
+		}
+	}
 	sim_groups_free();
-	boot_free();
-	flash_free();
 	event_free(sigterm_ev);
 	event_free(sigint_ev);
-	event_base_free(board.base);
+	event_base_free(base);
+	free(boards);
 	return 0;
 }

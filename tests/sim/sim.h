@@ -87,9 +87,21 @@ struct counters {
 	uint64_t resets;
 };
 
-struct board {
+/* Replies held back by --latency-ms, so a reset can cancel them. */
+#define SIM_MAX_DELAYED 256
+
+struct sim_req;
+struct sim_delayed;
+
+/*
+ * One virtual board.  A process serves one (--serial, --ble) or several
+ * (--udp with --boards N): every event callback first makes its board the
+ * current one (sim_board), and the code reads it as `board`.
+ */
+struct sim_board {
 	struct event_base *base;
 	const struct sim_opts *o;
+	struct sim_opts own; /* o for one of several: its state file, port */
 	struct slot slot[2];
 	/* MCUboot trailer flags, persisted with the slots. */
 	bool pending;   /* slot 1 marked for swap at next reset */
@@ -106,9 +118,35 @@ struct board {
 	uint64_t upload_written; /* bytes written by uploads since start */
 	enum board_run run;
 	struct counters c;
+
+	/* boot.c */
+	struct event *reset_ev;    /* reply drained: go down */
+	struct event *reboot_ev;   /* reboot delay over: run MCUboot */
+	struct event *selftest_ev; /* --self-confirm / --self-reject */
+	unsigned int drain_waited;
+	bool reset_requested;
+	/* flash.c */
+	struct event *save_ev;
+	bool save_pending;
+	/* faults.c */
+	uint64_t rng_state;
+	/* smp_server.c: the receive buffers and the replies held back */
+	struct sim_req *q_head, *q_tail;
+	unsigned int q_len;
+	struct event *proc_ev;
+	bool proc_busy;
+	unsigned int proc_us; /* what the request being processed costs */
+	struct sim_delayed *delayed[SIM_MAX_DELAYED];
+	/* link_udp.c */
+	int udp_fd;
+	struct event *udp_ev;
+	/* main.c */
+	bool ready_said;
 };
 
-extern struct board board;
+/* The board being served; `board` reads it. */
+extern struct sim_board *sim_board;
+#define board (*sim_board)
 
 /*
  * A link to the client.  peer identifies where a request came from so the

@@ -12,29 +12,22 @@
 
 #define RSP_MAX 2048
 
-struct req {
-	struct req *next;
+struct sim_req {
+	struct sim_req *next;
 	struct peer peer;
 	size_t len;
 	uint8_t pkt[];
 };
 
-struct delayed {
+struct sim_delayed {
+	struct sim_board *b;
 	struct event *ev;
 	struct peer peer;
 	size_t len;
 	uint8_t pkt[];
 };
 
-static struct req *q_head, *q_tail;
-static unsigned int q_len;
-static struct event *proc_ev;
-static bool proc_busy;
-static unsigned int proc_us; /* what the request being processed costs */
-
-/* Replies held back by --latency-ms, so a reset can cancel them. */
-#define MAX_DELAYED 256
-static struct delayed *delayed[MAX_DELAYED];
+#define MAX_DELAYED SIM_MAX_DELAYED
 
 static uint32_t
 get32le(const uint8_t *p)
@@ -54,14 +47,15 @@ send_now(const uint8_t *pkt, size_t len, const struct peer *peer)
 static void
 delayed_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	struct delayed *d = arg;
+	struct sim_delayed *d = arg;
 	size_t i;
 
 	(void)fd;
 	(void)ev;
+	sim_board = d->b;
 	for (i = 0; i < MAX_DELAYED; i++)
-		if (delayed[i] == d)
-			delayed[i] = NULL;
+		if (board.delayed[i] == d)
+			board.delayed[i] = NULL;
 	if (board.run == BOARD_UP)
 		send_now(d->pkt, d->len, &d->peer);
 	event_free(d->ev);
@@ -72,7 +66,7 @@ delayed_cb(evutil_socket_t fd, short ev, void *arg)
 static void
 reply(const uint8_t *pkt, ssize_t len, const struct peer *peer)
 {
-	struct delayed *d;
+	struct sim_delayed *d;
 	struct timeval tv;
 	size_t i;
 
@@ -89,13 +83,14 @@ reply(const uint8_t *pkt, ssize_t len, const struct peer *peer)
 		send_now(pkt, (size_t)len, peer);
 		return;
 	}
-	for (i = 0; i < MAX_DELAYED && delayed[i] != NULL; i++)
+	for (i = 0; i < MAX_DELAYED && board.delayed[i] != NULL; i++)
 		;
 	if (i == MAX_DELAYED) {
 		board.c.dropped++;
 		return;
 	}
 	d = xmalloc(sizeof(*d) + (size_t)len);
+	d->b = sim_board;
 	d->peer = *peer;
 	d->len = (size_t)len;
 	memcpy(d->pkt, pkt, (size_t)len);
@@ -103,7 +98,7 @@ reply(const uint8_t *pkt, ssize_t len, const struct peer *peer)
 	tv.tv_sec = board.o->latency_ms / 1000;
 	tv.tv_usec = (board.o->latency_ms % 1000) * 1000;
 	evtimer_add(d->ev, &tv);
-	delayed[i] = d;
+	board.delayed[i] = d;
 }
 
 /* The image list as Zephyr's img_mgmt reports it (swap type table). */
@@ -378,7 +373,7 @@ handle(uint8_t *out, const struct smp_request *r, const struct smp_rsp_opts *o)
 }
 
 static void
-process(const struct req *q)
+process(const struct sim_req *q)
 {
 	struct smp_request r;
 	struct smp_rsp_opts o;
@@ -416,7 +411,7 @@ process(const struct req *q)
 
 /* Flash time a request costs, as a real board spends it writing. */
 static unsigned int
-cost_us(const struct req *q)
+cost_us(const struct sim_req *q)
 {
 	struct smp_request r;
 	uint64_t us = board.o->proc_us;
@@ -439,14 +434,14 @@ schedule(void)
 	struct timeval tv;
 	unsigned int us;
 
-	if (proc_busy || q_head == NULL)
+	if (board.proc_busy || board.q_head == NULL)
 		return;
-	us = cost_us(q_head);
-	proc_us = us;
+	us = cost_us(board.q_head);
+	board.proc_us = us;
 	tv.tv_sec = us / 1000000;
 	tv.tv_usec = us % 1000000;
-	proc_busy = true;
-	evtimer_add(proc_ev, &tv);
+	board.proc_busy = true;
+	evtimer_add(board.proc_ev, &tv);
 }
 
 /*
@@ -457,37 +452,37 @@ schedule(void)
 bool
 server_busy(void)
 {
-	return proc_busy && proc_us > 0;
+	return board.proc_busy && board.proc_us > 0;
 }
 
 static void
 proc_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	struct req *q = q_head;
+	struct sim_req *q = board.q_head;
 
 	(void)fd;
 	(void)ev;
-	(void)arg;
-	proc_busy = false;
+	sim_board = arg; /* this board is the current one */
+	board.proc_busy = false;
 	if (q == NULL)
 		return;
-	q_head = q->next;
-	if (q_head == NULL)
-		q_tail = NULL;
-	q_len--;
+	board.q_head = q->next;
+	if (board.q_head == NULL)
+		board.q_tail = NULL;
+	board.q_len--;
 	if (board.run == BOARD_UP)
 		process(q);
 	free(q);
 	status_update();
 	schedule();
-	if (!proc_busy && blink->idle != NULL)
+	if (!board.proc_busy && blink->idle != NULL)
 		blink->idle();
 }
 
 void
 server_receive(const uint8_t *pkt, size_t len, const struct peer *peer)
 {
-	struct req *q;
+	struct sim_req *q;
 
 	if (board.run != BOARD_UP)
 		return;
@@ -504,7 +499,7 @@ server_receive(const uint8_t *pkt, size_t len, const struct peer *peer)
 		status_update();
 		return;
 	}
-	if (q_len >= board.o->buf_count) {
+	if (board.q_len >= board.o->buf_count) {
 		log_debug("request dropped: no free receive buffer", NULL);
 		board.c.dropped++;
 		status_update();
@@ -519,36 +514,36 @@ server_receive(const uint8_t *pkt, size_t len, const struct peer *peer)
 	else
 		memset(&q->peer, 0, sizeof(q->peer));
 	memcpy(q->pkt, pkt, len);
-	if (q_tail != NULL)
-		q_tail->next = q;
+	if (board.q_tail != NULL)
+		board.q_tail->next = q;
 	else
-		q_head = q;
-	q_tail = q;
-	q_len++;
+		board.q_head = q;
+	board.q_tail = q;
+	board.q_len++;
 	schedule();
 }
 
 static void
 drop_all(void)
 {
-	struct req *q;
+	struct sim_req *q;
 	size_t i;
 
-	while ((q = q_head) != NULL) {
-		q_head = q->next;
+	while ((q = board.q_head) != NULL) {
+		board.q_head = q->next;
 		free(q);
 	}
-	q_tail = NULL;
-	q_len = 0;
-	proc_busy = false;
-	if (proc_ev != NULL)
-		evtimer_del(proc_ev);
+	board.q_tail = NULL;
+	board.q_len = 0;
+	board.proc_busy = false;
+	if (board.proc_ev != NULL)
+		evtimer_del(board.proc_ev);
 	for (i = 0; i < MAX_DELAYED; i++) {
-		if (delayed[i] == NULL)
+		if (board.delayed[i] == NULL)
 			continue;
-		event_free(delayed[i]->ev);
-		free(delayed[i]);
-		delayed[i] = NULL;
+		event_free(board.delayed[i]->ev);
+		free(board.delayed[i]);
+		board.delayed[i] = NULL;
 	}
 }
 
@@ -563,13 +558,13 @@ server_down(void)
 void
 server_init(void)
 {
-	proc_ev = evtimer_new(board.base, proc_cb, NULL);
+	board.proc_ev = evtimer_new(board.base, proc_cb, sim_board);
 }
 
 void
 server_free(void)
 {
 	drop_all();
-	event_free(proc_ev);
-	proc_ev = NULL;
+	event_free(board.proc_ev);
+	board.proc_ev = NULL;
 }
