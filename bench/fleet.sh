@@ -133,7 +133,7 @@ run_once() {
 	cli=$BIN/rdfm-mcumgr-client
 	[ "$who" = baseline ] && cli=$BASE_BIN/rdfm-mcumgr-client
 	name=$who-$n-$rep-$lim
-	e2e_fleet "$n" "$T/old.bin" "$name" || {
+	e2e_fleet "$n" "$T/old.bin" "$name" --slot-size 131072 || {
 		say "bench: fleet: $n boards did not start: $(tail -n 2 "$T/$name.err")"
 		e2e_fleet_stop
 		return 1
@@ -164,7 +164,8 @@ idle() {
 	local who=$1 n=$2 cli sup c0 c1 k0 k1 name=idle-$1
 	cli=$BIN/rdfm-mcumgr-client
 	[ "$who" = baseline ] && cli=$BASE_BIN/rdfm-mcumgr-client
-	e2e_fleet "$n" "$T/f.bin" "$name" || { e2e_fleet_stop; return 1; }
+	e2e_fleet "$n" "$T/f.bin" "$name" --slot-size 131072 ||
+		{ e2e_fleet_stop; return 1; }
 	e2e_fleet_config "$T/$name.json" "$T/$name.addrs" "$T/st-$name"
 	(
 		ulimit -Sn "$(ulimit -Hn)"

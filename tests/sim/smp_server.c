@@ -458,11 +458,12 @@ server_busy(void)
 static void
 proc_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	struct sim_req *q = board.q_head;
+	struct sim_req *q;
 
 	(void)fd;
 	(void)ev;
 	sim_board = arg; /* this board is the current one */
+	q = board.q_head;
 	board.proc_busy = false;
 	if (q == NULL)
 		return;
