@@ -215,7 +215,9 @@ journal_write(const char *kind, const char *id, const struct journal_entry *e,
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	len = strlen(text);
 
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd =
+	    openat(dirfd, tmp,
+	           O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd == -1) {
 		snprintf(err, errcap, "cannot create %s/%s: %s", journal_dir,
 		         tmp, strerror(errno));
@@ -241,7 +243,15 @@ journal_write(const char *kind, const char *id, const struct journal_entry *e,
 		unlinkat(dirfd, tmp, 0);
 		goto out;
 	}
-	if (renameat(dirfd, tmp, dirfd, name) == -1) {
+	/*
+	 * Swap the new record in: the old one becomes the next write's
+	 * temporary file, so rewriting a record creates and deletes no inode
+	 * (a thousand devices writing records at once made inode allocation
+	 * the daemon's busiest work).  The first write, or a file system
+	 * without RENAME_EXCHANGE, renames.
+	 */
+	if (renameat2(dirfd, tmp, dirfd, name, RENAME_EXCHANGE) == -1 &&
+	    renameat(dirfd, tmp, dirfd, name) == -1) {
 		snprintf(err, errcap, "cannot rename %s/%s: %s", journal_dir,
 		         tmp, strerror(errno));
 		unlinkat(dirfd, tmp, 0);
@@ -463,12 +473,18 @@ out:
 int
 journal_remove(const char *kind, const char *id, char *err, size_t errcap)
 {
-	char *name;
+	char *name, *tmp;
 	int dirfd, ret = 0;
 
 	if ((dirfd = dir_open(err, errcap)) == -1)
 		return -1;
 	name = entry_name(kind, id);
+	/* The record's spare, left by its last write (journal_write). */
+	xasprintf(&tmp, ".%s.tmp", name);
+	if (unlinkat(dirfd, tmp, 0) == -1 && errno != ENOENT)
+		log_warn("Cannot remove a journal spare", "path=%s/%s",
+		         journal_dir, log_q(tmp));
+	free(tmp);
 	if (unlinkat(dirfd, name, 0) == -1 && errno != ENOENT) {
 		snprintf(err, errcap, "cannot remove %s/%s: %s", journal_dir,
 		         name, strerror(errno));
