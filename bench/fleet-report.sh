@@ -39,7 +39,7 @@ fleet_report() {
 	big=$(tail -n 1 <<<"$sizes")
 	small=$(head -n 1 <<<"$sizes")
 	cat <<EOF
-## Fleet: a thousand boards on one proxy
+## 3. Fleet: a thousand boards on one proxy (simulator)
 
 One supervisor updates N virtual UDP boards (\`mcumgr-board-sim\`, no
 added latency), each taking a 64 KiB image, with \`--once\`: the
@@ -128,14 +128,14 @@ fleet_plot() {
 		done >"$w/$who.dat"
 	done
 	gnuplot <<EOF
-set terminal pngcairo size 900,520 font ",10"
+set terminal pngcairo size 1100,520 font ",10"
 set output "$OUT/fleet.png"
 set termoption noenhanced
 set title "Memory of one supervisor and its workers against the number of UDP boards"
 set xlabel "boards"
 set ylabel "MiB"
 set grid
-set key top left
+set key outside right top
 set logscale y
 set yrange [1:*]
 plot "$w/current.dat" using 1:(\$5/1024) with linespoints lw 2 title "total PSS, current", \
