@@ -18,6 +18,8 @@ rdfm-mcumgr-client_SRCS := \
 	supervisor/metrics.c \
 	supervisor/cmd_smp.c \
 	supervisor/cmd_artifact.c \
+	supervisor/curlev.c \
+	supervisor/ws.c \
 	common/mcuboot.c \
 	common/duration.c \
 	common/ipc.c \

@@ -39,6 +39,10 @@ rdfm-test-server_SRCS := \
 	tests/server/device.c \
 	tests/server/download.c \
 	tests/server/admin.c \
+	tests/server/wsconn.c \
+	tests/server/mgmt.c \
+	tests/server/mgmt_admin.c \
+	tests/server/mgmt_http.c \
 	common/log.c \
 	common/xmalloc.c
 rdfm-test-server_LIBS := -levent_openssl
