@@ -20,6 +20,7 @@ rdfm-mcumgr-client_SRCS := \
 	supervisor/cmd_artifact.c \
 	supervisor/curlev.c \
 	supervisor/ws.c \
+	supervisor/mgmt_msg.c \
 	common/mcuboot.c \
 	common/duration.c \
 	common/ipc.c \

@@ -2,7 +2,7 @@
 # check runs each for FUZZ_SECONDS).  Seeds in tests/fuzz/corpus/NAME.
 FUZZERS += fuzz_config
 fuzz_config_SRCS := tests/fuzz/fuzz_config.c supervisor/config.c \
-	common/duration.c $(BASE)
+	supervisor/mgmt_msg.c common/duration.c $(BASE)
 
 FUZZERS += fuzz_duration
 fuzz_duration_SRCS := tests/fuzz/fuzz_duration.c common/duration.c
@@ -40,3 +40,8 @@ fuzz_rdfm_rsp_SRCS := tests/fuzz/fuzz_rdfm_rsp.c supervisor/rdfm.c \
 FUZZERS += fuzz_artifact
 fuzz_artifact_SRCS := tests/fuzz/fuzz_artifact.c supervisor/artifact.c \
 	common/mcuboot.c $(BASE)
+
+FUZZERS += fuzz_mgmt_msg
+fuzz_mgmt_msg_SRCS := tests/fuzz/fuzz_mgmt_msg.c supervisor/mgmt_msg.c \
+	supervisor/ws.c supervisor/curlev.c supervisor/rdfm.c \
+	supervisor/spool.c supervisor/keys.c $(BASE)

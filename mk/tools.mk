@@ -81,6 +81,7 @@ artifact-inspect_SRCS := \
 	supervisor/cmd_artifact.c \
 	supervisor/artifact.c \
 	supervisor/config.c \
+	supervisor/mgmt_msg.c \
 	common/mcuboot.c \
 	common/duration.c \
 	common/log.c \

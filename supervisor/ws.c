@@ -32,7 +32,7 @@
 
 #define ERR(...) snprintf(err, errcap, __VA_ARGS__)
 
-#define WS_GUID         "258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+#define WS_GUID         "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define HEAD_MAX        8192 /* largest response head accepted */
 #define BODY_MAX        4096 /* of a refusal, kept for the message */
 #define CLOSE_WAIT_MS   2000 /* for the server's answer to our close */

@@ -24,7 +24,7 @@
 #include "server.h"
 #include "xmalloc.h"
 
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define MAX_MSG (16 * 1024 * 1024)
 
 struct wsconn {
