@@ -21,6 +21,10 @@ rdfm-mcumgr-client_SRCS := \
 	supervisor/curlev.c \
 	supervisor/ws.c \
 	supervisor/mgmt_msg.c \
+	supervisor/mgmt.c \
+	supervisor/mgmt_shell.c \
+	supervisor/mgmt_fs.c \
+	supervisor/mgmt_logs.c \
 	common/mcuboot.c \
 	common/duration.c \
 	common/ipc.c \

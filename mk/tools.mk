@@ -73,6 +73,26 @@ rdfm-poll_SRCS := \
 	common/log.c \
 	common/xmalloc.c
 
+# The management channel (supervisor/mgmt*.c) against a server, with fake
+# boards and stdin standing in for the update machine.
+TOOL_PROGRAMS += mgmt-drive
+mgmt-drive_SRCS := \
+	tests/tools/mgmt-drive.c \
+	supervisor/mgmt.c \
+	supervisor/mgmt_shell.c \
+	supervisor/mgmt_fs.c \
+	supervisor/mgmt_logs.c \
+	supervisor/mgmt_msg.c \
+	supervisor/ws.c \
+	supervisor/curlev.c \
+	supervisor/config.c \
+	supervisor/rdfm.c \
+	supervisor/spool.c \
+	supervisor/keys.c \
+	common/duration.c \
+	common/log.c \
+	common/xmalloc.c
+
 # cmd_artifact() without the rest of the supervisor, for tests and the
 # memory measurement.
 TOOL_PROGRAMS += artifact-inspect

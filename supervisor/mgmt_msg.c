@@ -123,15 +123,17 @@ parse_fields(struct mgmt_msg *m, char *why, size_t whycap)
 	switch (m->method) {
 	case MGMT_M_ALERT:
 		/* {"alert": {"message"|"error": text}}; only logged. */
-		if (json_object_object_get_ex(m->root, "alert", &v) &&
-		    json_object_is_type(v, json_type_object) &&
-		    ((json_object_object_get_ex(v, "message", &t) &&
-		      json_object_is_type(t, json_type_string)) ||
-		     (json_object_object_get_ex(v, "error", &t) &&
-		      json_object_is_type(t, json_type_string))))
+		m->alert = "";
+		if (!json_object_object_get_ex(m->root, "alert", &v) ||
+		    !json_object_is_type(v, json_type_object))
+			return 0;
+		if (json_object_object_get_ex(v, "error", &t) &&
+		    json_object_is_type(t, json_type_string)) {
 			m->alert = json_object_get_string(t);
-		else
-			m->alert = "";
+			m->alert_error = true;
+		} else if (json_object_object_get_ex(v, "message", &t) &&
+		           json_object_is_type(t, json_type_string))
+			m->alert = json_object_get_string(t);
 		return 0;
 	case MGMT_M_ACTION_LIST_QUERY:
 	case MGMT_M_UNKNOWN:

@@ -44,6 +44,7 @@ struct mgmt_msg {
 	size_t nurls;
 	uint64_t part_size;
 	const char *alert; /* alert: its text */
+	bool alert_error;  /* ... an "error" one */
 	struct json_object *root;
 };
 

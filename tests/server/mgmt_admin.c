@@ -183,9 +183,19 @@ admin_exec(struct evhttp_request *req)
 	if (json_object_object_get_ex(o, "force", &v))
 		force = json_object_get_boolean(v);
 	d = mdev_get(dev_id);
+	eid = str_field(o, "execution_id");
+	if (eid != NULL && (e = exec_find(eid)) != NULL && e->dev == d &&
+	    d->conn != NULL) {
+		/* The same execution again, as the server does at reconnection.
+		 */
+		json_object_put(o);
+		send_exec(d, e);
+		reply_json(req, 200, exec_json(e), NULL);
+		return;
+	}
 	e = xcalloc(1, sizeof(*e));
 	e->dev = d;
-	if ((eid = str_field(o, "execution_id")) != NULL)
+	if (eid != NULL)
 		snprintf(e->id, sizeof(e->id), "%s", eid);
 	else
 		uuid4(e->id);
@@ -193,15 +203,19 @@ admin_exec(struct evhttp_request *req)
 	e->next = mg.execs;
 	mg.execs = e;
 	json_object_put(o);
-	if (d->conn != NULL && (force || action_listed(d, action))) {
+	if (d->conn != NULL && (force || action_listed(d, e->action_id))) {
 		send_exec(d, e);
 		reply_json(req, 200, exec_json(e), NULL);
 		return;
 	}
 	if (d->conn != NULL) {
 		/* The real server: 500, and the row becomes "error". */
+		char msg[256];
+
 		e->error = true;
-		reply_error(req, 500, "action not listed by the device", NULL);
+		snprintf(msg, sizeof(msg), "action %s not listed by the device",
+		         e->action_id);
+		reply_error(req, 500, msg, NULL);
 		return;
 	}
 	e->offline = true;
