@@ -28,6 +28,7 @@
 #define LONG_UP_MS    10000            /* a connection this long resets */
 #define NO_CHANNEL_MS (10 * 60 * 1000) /* retry after a 404 handshake */
 #define DEFAULT_IDLE  80000
+#define SETTLE_MS     3000 /* a connection that held this long counts */
 
 static void dev_connect(struct mgmt_dev *);
 static void board_kick(struct mgmt_dev *, struct board *);
@@ -699,6 +700,30 @@ dispatch(struct mgmt_dev *dev, const struct mgmt_msg *m)
 	}
 }
 
+/*
+ * A connection counts (for the log and the backoff) once the server spoke
+ * on it or it held a while: a 4002 comes right after the 101.
+ */
+static void
+established(struct mgmt_dev *dev)
+{
+	if (dev->established)
+		return;
+	dev->established = true;
+	dev->up_since = mgmt_now_ms();
+	if (!dev->ever_up)
+		log_info("Management channel up", "device=%s",
+		         log_q(dev->name));
+	else if (dev->told_down)
+		log_info("Management channel up again", "device=%s",
+		         log_q(dev->name));
+	else
+		log_debug("Management channel up again", "device=%s",
+		          log_q(dev->name));
+	dev->ever_up = true;
+	dev->told_down = false;
+}
+
 static void
 on_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -706,9 +731,10 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (dev->cstate == C_OPEN)
+	if (dev->cstate == C_OPEN) {
+		established(dev);
 		ws_set_reading(dev->ws, true); /* the flood pause is over */
-	else if (dev->cstate == C_IDLE)
+	} else if (dev->cstate == C_IDLE)
 		dev_connect(dev);
 }
 
@@ -749,6 +775,7 @@ on_message(struct ws *ws, bool text, const uint8_t *data, size_t len, void *arg)
 	char why[200];
 
 	(void)ws;
+	established(dev);
 	flood_check(dev);
 	if (!text) {
 		ONCE(dev, ONCE_BINARY,
@@ -786,20 +813,10 @@ on_open(struct ws *ws, void *arg)
 
 	(void)ws;
 	dev->cstate = C_OPEN;
-	dev->up_since = now;
+	dev->established = false;
 	dev->win_start = now;
 	dev->win_count = 0;
-	if (!dev->ever_up)
-		log_info("Management channel up", "device=%s",
-		         log_q(dev->name));
-	else if (dev->told_down)
-		log_info("Management channel up again", "device=%s",
-		         log_q(dev->name));
-	else
-		log_debug("Management channel up again", "device=%s",
-		          log_q(dev->name));
-	dev->ever_up = true;
-	dev->told_down = false;
+	later(dev, SETTLE_MS);
 	/* The capability report first: the server sends nothing before. */
 	send_caps(dev);
 	outbox_flush(dev);
@@ -859,9 +876,10 @@ on_end(struct ws *ws, const struct ws_end_info *e, void *arg)
 	struct mgmt_dev *dev = arg;
 	int64_t now = mgmt_now_ms(), delay, max;
 	struct outmsg *o;
-	bool was_open = dev->cstate == C_OPEN;
+	bool was_open = dev->cstate == C_OPEN && dev->established;
 
 	(void)ws;
+	evtimer_del(dev->timer);
 	dev->ws = NULL;
 	dev->cstate = C_IDLE;
 	for (o = dev->outbox; o != NULL; o = o->next)

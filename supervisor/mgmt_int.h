@@ -157,6 +157,7 @@ struct mgmt_dev {
 	unsigned failures;
 	int64_t up_since, down_since;
 	bool ever_up, told_down, token_refused;
+	bool established; /* the server spoke, or the connection held */
 	char last_error[200];
 	uint64_t once;
 	int64_t win_start;

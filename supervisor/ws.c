@@ -88,7 +88,8 @@ struct ws {
 	bool rx_in_msg;
 	bool in_recv;
 	bool eof, io_error;
-	char errtext[96]; /* an I/O error, or the close reason */
+	char errtext[96]; /* an I/O error */
+	char reason[96];  /* the server's close reason */
 
 	int depth;
 	bool freed;
@@ -98,6 +99,7 @@ struct ws {
 
 static void ws_io(struct ws *);
 static void release(struct ws *);
+static void close_received(struct ws *);
 
 static int64_t
 now_ms(void)
@@ -541,14 +543,14 @@ msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a,
 	if (a->opcode == WSLAY_CONNECTION_CLOSE) {
 		/* The reason, printable, for the end report. */
 		n = a->msg_length > 2 ? a->msg_length - 2 : 0;
-		if (n > sizeof(ws->errtext) - 1)
-			n = sizeof(ws->errtext) - 1;
+		if (n > sizeof(ws->reason) - 1)
+			n = sizeof(ws->reason) - 1;
 		for (i = 0; i < n; i++)
-			ws->errtext[i] =
+			ws->reason[i] =
 			    a->msg[2 + i] >= 0x20 && a->msg[2 + i] < 0x7f
 			        ? (char)a->msg[2 + i]
 			        : '?';
-		ws->errtext[n] = '\0';
+		ws->reason[n] = '\0';
 		return;
 	}
 	if ((a->opcode == WSLAY_TEXT_FRAME ||
@@ -598,6 +600,31 @@ ctx_maybe_drop(struct ws *ws)
 	ws->leftlen = ws->leftoff = 0;
 }
 
+/*
+ * A write failed: the server may have closed with a reason we have not read
+ * yet (a 4002 right after the 101, then its socket gone).  Read what is
+ * there before calling it a drop.
+ */
+static void
+write_failed(struct ws *ws)
+{
+	char err[sizeof(ws->errtext)];
+
+	snprintf(err, sizeof(err), "%s", ws->errtext);
+	if (!ws->in_recv && wslay_event_get_read_enabled(ws->ctx)) {
+		ws->io_error = false;
+		ws->errtext[0] = '\0';
+		ws->in_recv = true;
+		(void)wslay_event_recv(ws->ctx);
+		ws->in_recv = false;
+	}
+	if (wslay_event_get_close_received(ws->ctx)) {
+		close_received(ws);
+		return;
+	}
+	finish(ws, WS_END_DROPPED, 0, "cannot write: %s", err);
+}
+
 /* Writes what wslay holds; a write error ends the connection. */
 static void
 ws_flush(struct ws *ws)
@@ -610,7 +637,7 @@ ws_flush(struct ws *ws)
 	}
 	had = wslay_event_want_write(ws->ctx);
 	if (wslay_event_send(ws->ctx) != 0 && ws->io_error) {
-		finish(ws, WS_END_DROPPED, 0, "cannot write: %s", ws->errtext);
+		write_failed(ws);
 		return;
 	}
 	if (wslay_event_want_write(ws->ctx)) {
@@ -620,6 +647,17 @@ ws_flush(struct ws *ws)
 	watch(ws, false);
 	if (had && ws->cb.on_drained != NULL)
 		ws->cb.on_drained(ws, ws->arg);
+}
+
+/* The server's close frame ends the connection with its code. */
+static void
+close_received(struct ws *ws)
+{
+	unsigned got = wslay_event_get_status_code_received(ws->ctx);
+
+	if (got == 1005) /* the frame had no code */
+		got = ws->state == ST_CLOSING ? ws->close_code : 0;
+	finish(ws, WS_END_CLOSED, got, "%s", ws->reason);
 }
 
 /*
@@ -633,15 +671,7 @@ check_closed(struct ws *ws)
 		return;
 	if (wslay_event_get_close_received(ws->ctx)) {
 		/* Our answer went out with the flush (or could not). */
-		finish(ws, WS_END_CLOSED,
-		       ws->state == ST_CLOSING && ws->close_code != 0 &&
-		               wslay_event_get_status_code_received(ws->ctx) ==
-		                   1005
-		           ? ws->close_code
-		       : wslay_event_get_status_code_received(ws->ctx) == 1005
-		           ? 0
-		           : wslay_event_get_status_code_received(ws->ctx),
-		       "%s", ws->errtext);
+		close_received(ws);
 		return;
 	}
 	if (ws->state == ST_OPEN && !wslay_event_get_read_enabled(ws->ctx)) {
@@ -730,11 +760,16 @@ handshake_done(struct ws *ws)
 	ws->c->nopen++;
 	ws->last_rx = now_ms();
 	watch(ws, false);
+	/*
+	 * What on_open sends waits for the read below, which takes what came
+	 * with the 101 (a close right after it, say) first.
+	 */
+	ws->in_recv = true;
 	if (ws->cb.on_open != NULL)
 		ws->cb.on_open(ws, ws->arg);
+	ws->in_recv = false;
 	if (gone(ws))
 		return;
-	/* What came with the 101, or sits decrypted in TLS buffers. */
 	read_frames(ws);
 }
 

@@ -36,6 +36,7 @@ start_drive() {
 	"$BIN/mgmt-drive" -c "$cfg" --board-dir "$T/boards" -v "$@" \
 		<&"${!fdvar}" >>"$T/$name.out" 2>>"$T/$name.err" &
 	DRIVE_PID=$!
+	eval "_pid_$name=$DRIVE_PID"
 	_bg_pids+=("$DRIVE_PID")
 	wait_for_line "$T/$name.out" '^READY' 20
 }
@@ -51,11 +52,12 @@ drive() {
 # stop_drive NAME: quit and wait; fails unless it exits 0 without a
 # sanitizer report.
 stop_drive() {
-	local name=$1 fdvar rc
+	local name=$1 fdvar pidvar rc
 	fdvar="_fd_$name"
+	pidvar="_pid_$name"
 	echo quit >&"${!fdvar}"
 	eval "exec ${!fdvar}>&-"
-	wait "$DRIVE_PID"
+	wait "${!pidvar}"
 	rc=$?
 	[ "$rc" -eq 0 ] && ! grep -Eq 'Sanitizer|runtime error' "$T/$name.err"
 }
