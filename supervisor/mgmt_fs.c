@@ -124,7 +124,7 @@ check_file(struct mgmt_dev *dev, const char *file, const char **path)
 	int b;
 
 	if ((b = dev_board_for_path(dev, file, path)) < 0) {
-		ONCE(dev, ONCE_FS_PATH,
+		ONCE(dev, ONCE_FS_MEMBER,
 		     "management channel: a file request names no member of "
 		     "this group (expected member:/path); refused",
 		     "device=%s file=%s", log_q(dev->name), log_q(file));
@@ -139,7 +139,7 @@ check_file(struct mgmt_dev *dev, const char *file, const char **path)
 		return -1;
 	}
 	if (!mgmt_path_valid(*path, why, sizeof(why))) {
-		ONCE(dev, ONCE_FS_PATH,
+		ONCE(dev, ONCE_FS_BADPATH,
 		     "management channel: a file request with a bad path; "
 		     "refused",
 		     "device=%s file=%s error=%s", log_q(dev->name),
@@ -199,13 +199,15 @@ fsx_new(struct mgmt_dev *dev, const struct mgmt_msg *m, bool download)
 }
 
 static void
-submit(struct mgmt_fsx *f, enum mgmt_op op,
+submit(struct mgmt_fsx *f, enum mgmt_op op, uint64_t offset, size_t max_len,
        void (*done)(struct job *, const struct mgmt_result *))
 {
 	struct job *j = job_new(f->dev, f->board, op);
 
 	j->path_own = xstrdup(f->path);
 	j->op.path = j->path_own;
+	j->op.offset = offset;
+	j->op.max_len = max_len;
 	j->done = done;
 	j->owner = f;
 	f->job = j;
@@ -267,7 +269,7 @@ fs_probe(struct mgmt_dev *dev, const struct mgmt_msg *m)
 	struct mgmt_fsx *f;
 
 	if ((f = fsx_new(dev, m, false)) != NULL)
-		submit(f, MGMT_OP_FS_STAT, probe_done);
+		submit(f, MGMT_OP_FS_STAT, 0, 0, probe_done);
 }
 
 /* Download. */
@@ -418,7 +420,6 @@ static void
 read_next(struct mgmt_fsx *f)
 {
 	uint64_t start = (uint64_t)f->part * f->part_size;
-	struct job *j;
 
 	f->bufwant = (size_t)(f->size - start < f->part_size ? f->size - start
 	                                                     : f->part_size);
@@ -426,10 +427,7 @@ read_next(struct mgmt_fsx *f)
 		put_part(f);
 		return;
 	}
-	submit(f, MGMT_OP_FS_READ, read_done);
-	j = f->job;
-	j->op.offset = f->off;
-	j->op.max_len = f->bufwant - f->buflen;
+	submit(f, MGMT_OP_FS_READ, f->off, f->bufwant - f->buflen, read_done);
 }
 
 static void
@@ -517,5 +515,5 @@ fs_download(struct mgmt_dev *dev, const struct mgmt_msg *m)
 	for (i = 0; i < m->nurls; i++)
 		f->urls[i] = xstrdup(m->urls[i]);
 	/* The size again: the file may have changed since the probe. */
-	submit(f, MGMT_OP_FS_STAT, stat_done);
+	submit(f, MGMT_OP_FS_STAT, 0, 0, stat_done);
 }

@@ -552,6 +552,8 @@ admin_fs(struct evhttp_request *req)
 	dl = str_field(o, "download_file");
 	f->dl_file = xstrdup(dl != NULL ? dl : file);
 	f->part_size = int_field(o, "part_size", 0);
+	f->quoted = json_object_object_get_ex(o, "quoted", &v) &&
+	            json_object_get_boolean(v);
 	f->nurls_delta = (int)int_field(o, "nurls_delta", 0);
 	if (json_object_object_get_ex(o, "urls", &v))
 		f->urls = json_object_get(v);
@@ -599,7 +601,8 @@ fs_probe_reply(struct fsreq *f, struct json_object *o)
 	f->names = xcalloc(f->nparts + 1, sizeof(*f->names));
 	urls = json_object_new_array();
 	for (i = 0; i < n; i++) {
-		xasprintf(&f->names[i], "%s-%lld", f->dl_id, i);
+		xasprintf(&f->names[i], "%s%s-%lld", f->quoted ? "q" : "",
+		          f->dl_id, i);
 		snprintf(url, sizeof(url),
 		         "%s/local_storage_multipart/parts/%s", srv.base_url,
 		         f->names[i]);
@@ -642,12 +645,16 @@ fs_download_reply(struct fsreq *f, struct json_object *o)
 	}
 	/* Local storage assembles only when the ETags match the names. */
 	f->etags_match = json_object_array_length(etags) == f->nparts;
-	for (i = 0; f->etags_match && i < f->nparts; i++)
-		f->etags_match =
-		    strcmp(json_object_get_string(
-		               json_object_array_get_idx(etags, i)),
-		           f->names[i]) == 0 &&
-		    part_find(f->names[i]) != NULL;
+	for (i = 0; f->etags_match && i < f->nparts; i++) {
+		char want[80];
+
+		snprintf(want, sizeof(want), f->quoted ? "\"%s\"" : "%s",
+		         f->names[i]);
+		f->etags_match = strcmp(json_object_get_string(
+		                            json_object_array_get_idx(etags, i)),
+		                        want) == 0 &&
+		                 part_find(f->names[i]) != NULL;
+	}
 	if (!f->etags_match) {
 		f->state = "failed";
 		return;

@@ -49,6 +49,18 @@ handle_part(struct evhttp_request *req, const char *name)
 		reply_error(req, 400, "bad part name", NULL);
 		return;
 	}
+	if (strncmp(name, "redirect-", 9) == 0) {
+		/* For the test that uploads never follow a redirect. */
+		char loc[256];
+
+		snprintf(loc, sizeof(loc), "/local_storage_multipart/parts/%s",
+		         name + 9);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		                  "Location", loc);
+		log_request(req, 307, NULL, 0, NULL);
+		evhttp_send_reply(req, 307, "Temporary Redirect", NULL);
+		return;
+	}
 	if ((p = part_find(name)) == NULL) {
 		p = xcalloc(1, sizeof(*p));
 		snprintf(p->name, sizeof(p->name), "%s", name);
@@ -59,7 +71,16 @@ handle_part(struct evhttp_request *req, const char *name)
 	p->len = evbuffer_get_length(in);
 	p->data = xmalloc(p->len > 0 ? p->len : 1);
 	evbuffer_remove(in, p->data, p->len);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "ETag", name);
+	/* Local storage's ETag is the name; S3's are quoted ("q" names). */
+	if (name[0] == 'q') {
+		char q[80];
+
+		snprintf(q, sizeof(q), "\"%s\"", name);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		                  "ETag", q);
+	} else
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		                  "ETag", name);
 	log_request(req, 200, NULL, p->len, NULL);
 	evhttp_send_reply(req, 200, "OK", NULL);
 }

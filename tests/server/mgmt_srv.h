@@ -57,6 +57,7 @@ struct fsreq {
 	long long probe_status, size, dl_status;
 	long long part_size;
 	int nurls_delta;          /* hostile: more or fewer URLs */
+	bool quoted;              /* S3-like quoted ETags */
 	struct json_object *urls; /* hostile: these URLs instead */
 	size_t nparts;
 	char **names;
