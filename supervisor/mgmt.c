@@ -509,6 +509,7 @@ result_out(struct mgmt_dev *dev, struct seen *s, int status, const void *out,
 		len = MGMT_OUTPUT_MAX;
 	json = mgmt_enc_exec_result(s->id, status, out, len);
 	s->state = SEEN_DONE;
+	s->resent_on = dev->conn_gen;
 	free(s->result);
 	s->result = json;
 	outbox_add(dev, OUT_RESULT, s->id, json);
@@ -599,7 +600,10 @@ handle_exec(struct mgmt_dev *dev, const struct mgmt_msg *m)
 		log_debug("Action already seen", "device=%s id=%s",
 		          log_q(dev->name), log_q(m->execution_id));
 		dev_send(dev, mgmt_enc_exec_control(m->execution_id, true));
-		if (s->state == SEEN_DONE && s->result != NULL) {
+		/* Once per connection: a flood of repeats gets no flood back. */
+		if (s->state == SEEN_DONE && s->result != NULL &&
+		    s->resent_on != dev->conn_gen) {
+			s->resent_on = dev->conn_gen;
 			outbox_drop(dev, match_result, s->id);
 			outbox_add(dev, OUT_RESULT, s->id, s->result);
 		}
@@ -814,6 +818,7 @@ on_open(struct ws *ws, void *arg)
 	(void)ws;
 	dev->cstate = C_OPEN;
 	dev->established = false;
+	dev->conn_gen++;
 	dev->win_start = now;
 	dev->win_count = 0;
 	later(dev, SETTLE_MS);
@@ -919,6 +924,11 @@ on_end(struct ws *ws, const struct ws_end_info *e, void *arg)
 		     "management channel: the server sent a message over the "
 		     "size limit",
 		     "device=%s limit=%d", log_q(dev->name), MGMT_MAX_MSG);
+	else if (e->kind == WS_END_PROTOCOL)
+		ONCE(dev, ONCE_BAD_FRAME,
+		     "management channel: the server sent a bad frame",
+		     "device=%s error=%s", log_q(dev->name),
+		     log_q(dev->last_error));
 	else if (e->kind == WS_END_HANDSHAKE)
 		ONCE(dev, ONCE_REFUSED_HANDSHAKE,
 		     "management channel: the server's handshake is wrong",

@@ -31,6 +31,7 @@ enum mgmt_once {
 	ONCE_UNKNOWN_METHOD,
 	ONCE_BINARY,
 	ONCE_TOO_BIG,
+	ONCE_BAD_FRAME,
 	ONCE_NOT_LISTED,
 	ONCE_FLOOD,
 	ONCE_QUEUE_FULL,
@@ -104,6 +105,7 @@ struct seen {
 	char id[MGMT_ID_MAX + 1];
 	enum seen_state state;
 	char *result; /* the result message, kept for a re-sent exec */
+	unsigned resent_on; /* connection it was last sent again on */
 };
 
 enum out_kind { OUT_RESULT, OUT_VERSION };
@@ -160,6 +162,7 @@ struct mgmt_dev {
 	int64_t up_since, down_since;
 	bool ever_up, told_down, token_refused;
 	bool established; /* the server spoke, or the connection held */
+	unsigned conn_gen;  /* counts connections */
 	char last_error[200];
 	uint64_t once;
 	int64_t win_start;

@@ -336,6 +336,15 @@ admin_send(struct evhttp_request *req)
 			free(raw);
 		} else if (json_object_object_get_ex(o, "ping", &v))
 			wsconn_ping(d->conn);
+		else if ((n = (size_t)int_field(o, "oversize", 0)) > 0) {
+			/* A JSON text of n bytes, too big to be fair. */
+			raw = xmalloc(n);
+			memset(raw, ' ', n);
+			raw[0] = '{';
+			raw[n - 1] = '}';
+			wsconn_send(d->conn, true, raw, n);
+			free(raw);
+		}
 	}
 	json_object_put(o);
 	reply_json(req, 200, json_object_new_object(), NULL);
