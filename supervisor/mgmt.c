@@ -31,6 +31,7 @@
 #define SETTLE_MS     3000 /* a connection that held this long counts */
 
 static void dev_connect(struct mgmt_dev *);
+static void say_down(struct mgmt_dev *);
 static void board_kick(struct mgmt_dev *, struct board *);
 
 int64_t
@@ -875,6 +876,20 @@ describe_end(struct mgmt_dev *dev, const struct ws_end_info *e)
 	}
 }
 
+/* One line when a channel stays down long. */
+static void
+say_down(struct mgmt_dev *dev)
+{
+	int64_t now = mgmt_now_ms();
+
+	if (dev->told_down || now - dev->down_since < dev->m->t.down_log_ms)
+		return;
+	log_warnx("Management channel down", "device=%s for_s=%lld error=%s",
+	          log_q(dev->name), (long long)((now - dev->down_since) / 1000),
+	          log_q(dev->last_error));
+	dev->told_down = true;
+}
+
 static void
 on_end(struct ws *ws, const struct ws_end_info *e, void *arg)
 {
@@ -937,13 +952,7 @@ on_end(struct ws *ws, const struct ws_end_info *e, void *arg)
 	log_debug("Management channel ended",
 	          "device=%s error=%s retry_ms=%lld", log_q(dev->name),
 	          log_q(dev->last_error), (long long)delay);
-	if (!dev->told_down && now - dev->down_since >= dev->m->t.down_log_ms) {
-		log_warnx("Management channel down",
-		          "device=%s for_s=%lld error=%s", log_q(dev->name),
-		          (long long)((now - dev->down_since) / 1000),
-		          log_q(dev->last_error));
-		dev->told_down = true;
-	}
+	say_down(dev);
 	later(dev, delay);
 }
 
@@ -967,6 +976,9 @@ dev_connect(struct mgmt_dev *dev)
 	dev->token_refused = false;
 	if (tok == NULL) {
 		dev->cstate = C_WAIT_TOKEN;
+		snprintf(dev->last_error, sizeof(dev->last_error),
+		         "no token: the device is not authenticated");
+		say_down(dev);
 		return;
 	}
 	xasprintf(&auth, "Bearer token=%s", tok);
