@@ -19,6 +19,7 @@
 #include "duration.h"
 #include "keys.h"
 #include "log.h"
+#include "mgmt.h"
 #include "supervisor.h"
 
 #define PROGNAME "rdfm-mcumgr-client"
@@ -463,6 +464,8 @@ cmd_check_config(int argc, char **argv)
 		       d->self_confirm ? "self-confirming" : "confirmed by us");
 		print_transport("  ", &d->transport);
 		print_timeouts("  ", &d->timeouts);
+		mgmt_plan_board("  ", &d->mgmt_board);
+		mgmt_plan_actions("  ", &d->mgmt);
 		bad |= check_key(d->key_path);
 	}
 	for (i = 0; i < c->ngroups; i++) {
@@ -473,6 +476,7 @@ cmd_check_config(int argc, char **argv)
 		       duration_format(g->update_interval_ms, iv, sizeof(iv)),
 		       g->nmembers);
 		print_timeouts("  ", &g->timeouts);
+		mgmt_plan_actions("  ", &g->mgmt);
 		bad |= check_key(g->key_path);
 		for (j = 0; j < g->nmembers; j++) {
 			const struct member_cfg *m = &g->members[j];
@@ -482,6 +486,7 @@ cmd_check_config(int argc, char **argv)
 			       m->self_confirm ? "self-confirming"
 			                       : "confirmed by us");
 			print_transport("    ", &m->transport);
+			mgmt_plan_board("    ", &m->mgmt_board);
 		}
 	}
 	if (bad) {
@@ -489,6 +494,7 @@ cmd_check_config(int argc, char **argv)
 		config_free(c);
 		return EX_CONFIG;
 	}
+	mgmt_plan_summary(c);
 	printf("config OK: %zu devices, %zu groups\n", c->ndevices, c->ngroups);
 	config_free(c);
 	return 0;

@@ -6,6 +6,8 @@
  * update progress and version, and the board operation queue shared with
  * the shell (mgmt_shell.c) and file downloads (mgmt_fs.c).
  */
+#include <sys/resource.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -601,7 +603,8 @@ handle_exec(struct mgmt_dev *dev, const struct mgmt_msg *m)
 		log_debug("Action already seen", "device=%s id=%s",
 		          log_q(dev->name), log_q(m->execution_id));
 		dev_send(dev, mgmt_enc_exec_control(m->execution_id, true));
-		/* Once per connection: a flood of repeats gets no flood back. */
+		/* Once per connection: a flood of repeats gets no flood back.
+		 */
 		if (s->state == SEEN_DONE && s->result != NULL &&
 		    s->resent_on != dev->conn_gen) {
 			s->resent_on = dev->conn_gen;
@@ -1442,4 +1445,72 @@ dev_board_for_path(struct mgmt_dev *dev, const char *file, const char **path)
 	if (found >= 0)
 		*path = file + best + 1;
 	return found;
+}
+
+/* check-config. */
+
+void
+mgmt_plan_board(const char *indent, const struct board_mgmt_cfg *b)
+{
+	size_t i;
+
+	if (!b->shell && b->nfile_paths == 0)
+		return;
+	printf("%smanagement: shell %s, files", indent,
+	       b->shell ? "on" : "off");
+	for (i = 0; i < b->nfile_paths; i++)
+		printf("%s%s", i == 0 ? " under " : ", ", b->file_paths[i]);
+	printf("%s\n", b->nfile_paths == 0 ? " off" : "");
+}
+
+void
+mgmt_plan_actions(const char *indent, const struct mgmt_cfg *m)
+{
+	size_t i, j;
+
+	for (i = 0; i < m->nactions; i++) {
+		const struct action_cfg *a = &m->actions[i];
+
+		printf("%saction %s%s%s: shell", indent, a->id,
+		       a->member != NULL ? " on " : "",
+		       a->member != NULL ? a->member : "");
+		for (j = 0; j < a->ncommand; j++)
+			printf(" %s", a->command[j]);
+		printf(" (timeout %lld ms)\n", (long long)a->timeout_ms);
+	}
+}
+
+void
+mgmt_plan_summary(const struct config *c)
+{
+	struct rlimit rl;
+	size_t i, boards = c->ndevices, entries = c->ndevices + c->ngroups;
+	unsigned long long base, with;
+
+	for (i = 0; i < c->ngroups; i++)
+		boards += c->groups[i].nmembers;
+	/* stdio, the loop, signals, journal and spool files; a worker socket
+	 * and a link per board; an API request and a download per entry. */
+	base = 64 + 2ULL * boards + 2ULL * entries;
+	with = base + (unsigned long long)mgmt_fds_per_device() * entries;
+	if (!c->management) {
+		printf("management: off\n");
+		printf("descriptors: up to %llu\n", base);
+		return;
+	}
+	printf("management: on, file_max_bytes %lld",
+	       (long long)c->file_max_bytes);
+	for (i = 0; i < c->nupload_hosts; i++)
+		printf("%s%s", i == 0 ? ", upload_hosts " : ", ",
+		       c->upload_hosts[i]);
+	printf("\n");
+	printf("descriptors: up to %llu with the management channel (%llu "
+	       "without)",
+	       with, base);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY &&
+	    (unsigned long long)rl.rlim_cur < with)
+		printf("; this shell allows %llu (the unit sets LimitNOFILE)",
+		       (unsigned long long)rl.rlim_cur);
+	printf("\n");
 }

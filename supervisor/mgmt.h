@@ -178,4 +178,13 @@ size_t mgmt_connected_count(const struct mgmt *m);
  */
 unsigned mgmt_fds_per_device(void);
 
+/*
+ * check-config's lines about the channel: what a device or group offers,
+ * and the summary (on or off, upload hosts, descriptors the fleet needs
+ * and whether the soft limit allows it; the unit sets LimitNOFILE).
+ */
+void mgmt_plan_board(const char *indent, const struct board_mgmt_cfg *b);
+void mgmt_plan_actions(const char *indent, const struct mgmt_cfg *m);
+void mgmt_plan_summary(const struct config *c);
+
 #endif
