@@ -130,3 +130,9 @@ demo: all
 
 bench: all
 	bench/run.sh $(BUILD)
+
+# The management channel's fleet figures (bench/results.md, its own
+# section); about 6 minutes.
+.PHONY: bench-mgmt
+bench-mgmt: all
+	bench/mgmt.sh $(BUILD)
