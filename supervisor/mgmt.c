@@ -340,27 +340,33 @@ mgmt_req_done(struct mgmt_req *req, const struct mgmt_result *res)
 		b->running = NULL;
 	if (j->is_action)
 		b->nactions--;
-	if (res->status == MGMT_UNSUPPORTED) {
-		bool changed = false;
-
-		if (j->op.op == MGMT_OP_SHELL && !b->no_shell)
-			changed = b->no_shell = true;
-		if ((j->op.op == MGMT_OP_FS_STAT ||
-		     j->op.op == MGMT_OP_FS_READ) &&
-		    !b->no_fs)
-			changed = b->no_fs = true;
-		if (changed) {
-			log_info("The board does not support this SMP group; "
-			         "no longer offered",
-			         "device=%s board=%s group=%s",
-			         log_q(dev->name), log_q(b->name),
-			         j->op.op == MGMT_OP_SHELL ? "shell" : "fs");
-			dev_caps_changed(dev);
-		}
-	}
+	if (res->status == MGMT_UNSUPPORTED)
+		mgmt_board_unsupported(dev, j->board, j->op.op);
 	job_finish(j, res);
 	job_free(j);
 	board_kick(dev, b);
+}
+
+void
+mgmt_board_unsupported(struct mgmt_dev *dev, unsigned board, enum mgmt_op op)
+{
+	struct board *b;
+	bool changed = false;
+
+	if (dev == NULL || board >= dev->nboards)
+		return;
+	b = &dev->boards[board];
+	if (op == MGMT_OP_SHELL && !b->no_shell)
+		changed = b->no_shell = true;
+	if ((op == MGMT_OP_FS_STAT || op == MGMT_OP_FS_READ) && !b->no_fs)
+		changed = b->no_fs = true;
+	if (!changed)
+		return;
+	log_info("The board does not support this SMP group; no longer "
+	         "offered",
+	         "device=%s board=%s group=%s", log_q(dev->name),
+	         log_q(b->name), op == MGMT_OP_SHELL ? "shell" : "fs");
+	dev_caps_changed(dev);
 }
 
 /* Retried messages: results and the version. */

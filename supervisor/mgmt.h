@@ -133,6 +133,15 @@ void mgmt_dev_free(struct mgmt_dev *dev);
 void mgmt_token_ready(struct mgmt_dev *dev);
 
 /*
+ * The board answered "not supported" for the SMP group op belongs to (the
+ * daemon learned it some other way than through run(), say an SMP group
+ * list at start): the capability and the actions that need it go.  A
+ * result MGMT_UNSUPPORTED from run() does the same by itself.
+ */
+void mgmt_board_unsupported(struct mgmt_dev *dev, unsigned board,
+                            enum mgmt_op op);
+
+/*
  * An update begins (its journal entry is written): file transfers end with
  * status 1; queued actions and shell lines are refused when they come up.
  */

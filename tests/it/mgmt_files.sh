@@ -144,6 +144,11 @@ check "no file_paths: status 1" wait_fs "$f" '.probe_status == 1'
 f=$(fetch gg:01 left:/data/x.bin)
 check "group: member:path fetched" \
 	wait_fs "$f" ".state == \"done\" and .sha256 == \"$(sha "$T/boards/left/data/x.bin")\""
+drive d unsupported pair 0 fs
+check "the daemon says a member lacks the fs group: the group's capability goes" \
+	wait_dev gg:01 '.capabilities.filesystem == false'
+f=$(fetch gg:01 left:/data/x.bin)
+check "and its files are refused" wait_fs "$f" '.probe_status == 1'
 f=$(fetch gg:01 right:/data/x.bin)
 check "group: a member without file_paths: status 1" wait_fs "$f" '.probe_status == 1'
 f=$(fetch gg:01 /data/x.bin)

@@ -430,6 +430,11 @@ command(char *line)
 	else if (strcmp(argv[0], "outcome") == 0 && argc == 6)
 		mgmt_log_update(d->md, (enum mgmt_outcome)atoi(argv[2]),
 		                argv[3], argv[4], atoll(argv[5]), NULL);
+	else if (strcmp(argv[0], "unsupported") == 0 && argc == 4)
+		mgmt_board_unsupported(d->md, (unsigned)atoi(argv[2]),
+		                       strcmp(argv[3], "shell") == 0
+		                           ? MGMT_OP_SHELL
+		                           : MGMT_OP_FS_READ);
 	else if (strcmp(argv[0], "forget-token") == 0)
 		rdfm_dev_forget_token(d->rd);
 	else if (strcmp(argv[0], "connected") == 0)
