@@ -131,7 +131,11 @@ check:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run $(CURDIR)/build/san $(CURDIR)/build/fuzz
 
 # The unit names the installed paths: @BINDIR@ and @SYSCONFDIR@ in
-# etc/rdfm-mcumgr-client.service are replaced here.
+# etc/rdfm-mcumgr-client.service are replaced here.  The client finds its
+# workers from where it is installed (BINDIR/../libexec/rdfm-mcumgr), so
+# `make` then `make install PREFIX=/usr` works without a rebuild; a
+# LIBEXECDIR elsewhere than PREFIX/libexec/rdfm-mcumgr must be given to
+# `make` as well, since it is built in.
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
 		$(DESTDIR)$(SYSCONFDIR)/rdfm-mcumgr $(DESTDIR)$(UNITDIR) \

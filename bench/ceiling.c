@@ -76,7 +76,7 @@ number(const char *opt, const char *s, unsigned long min, unsigned long max)
 
 /*
  * Bytes one packet takes on the line, counted from the framing rules
- * (PROTOCOLS.md section 4) rather than taken from the encoder, then
+ * (docs/design.md "SMP") rather than taken from the encoder, then
  * checked against it so the two cannot drift apart unnoticed.
  */
 static uint64_t

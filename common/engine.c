@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <event2/event.h>
 
 #include "engine.h"
+#include "engine_cmd.h"
 #include "ipc.h"
 #include "log.h"
 #include "sandbox.h"
@@ -38,6 +40,7 @@ enum op_kind {
 	OP_RESET,
 	OP_PARAMS,
 	OP_UPLOAD,
+	OP_CMD, /* any SMP command: engine_cmd.c */
 };
 
 enum pend_kind {
@@ -57,7 +60,8 @@ struct pending {
 	bool used;
 	uint8_t seq;
 	enum pend_kind kind;
-	uint8_t group, id; /* expected in the reply header */
+	uint16_t group; /* expected in the reply header */
+	uint8_t id;
 	uint8_t *pkt;
 	size_t len;
 	uint32_t off, dlen; /* upload: data offset and length */
@@ -100,6 +104,7 @@ struct op {
 	bool has_hash;
 	uint8_t hash[SMP_HASH_LEN];
 	bool confirm;
+	struct engine_cmd *cmd;
 	bool started; /* past the parameters probe */
 };
 
@@ -231,6 +236,8 @@ engine_send_progress(struct engine *e, bool force)
 	ipc__upload_progress__init(&p);
 	p.offset = e->up.acked;
 	p.total = e->up.total;
+	p.window = e->up.window;
+	p.resumed_from = e->up.start_off;
 	env.body_case = IPC__ENVELOPE__BODY_UPLOAD_PROGRESS;
 	env.upload_progress = &p;
 	engine_send(e, &env, e->op.req_id, e->op.board_id);
@@ -474,6 +481,16 @@ engine_op_done_reset(struct engine *e, const uint8_t *pkt, size_t len)
 }
 
 static void
+engine_op_done_cmd(struct engine *e, const uint8_t *pkt, size_t len)
+{
+	struct engine_cmd_result res;
+
+	engine_cmd_result(e->op.cmd, pkt, len, &res);
+	engine_op_reply(e, &res.reply);
+	engine_cmd_result_free(&res);
+}
+
+static void
 engine_op_done_params(struct engine *e)
 {
 	Ipc__ParamsResult pr;
@@ -556,6 +573,9 @@ engine_packet(struct engine *e, const uint8_t *pkt, size_t len)
 		case OP_RESET:
 			engine_op_done_reset(e, pkt, len);
 			break;
+		case OP_CMD:
+			engine_op_done_cmd(e, pkt, len);
+			break;
 		default:
 			break;
 		}
@@ -580,6 +600,7 @@ static void
 engine_op_clear(struct engine *e)
 {
 	free(e->op.text);
+	engine_cmd_free(e->op.cmd);
 	free(e->up.buf);
 	memset(&e->op, 0, sizeof(e->op));
 	memset(&e->up, 0, sizeof(e->up));
@@ -622,6 +643,28 @@ engine_op_fail(struct engine *e, Ipc__Reply__Status status, const char *fmt,
 
 static void engine_upload_begin(struct engine *e);
 
+/* A generic command goes out like any request, on its own timeout. */
+static void
+engine_cmd_send(struct engine *e)
+{
+	uint8_t *pkt;
+	size_t n;
+
+	pkt = engine_cmd_packet(e->op.cmd, e->ver, &n);
+	if (n > engine_pkt_limit(e))
+		engine_op_fail(
+		    e, IPC__REPLY__STATUS__BAD_REQUEST,
+		    "a request of %zu bytes does not fit the board's buffer "
+		    "of %zu bytes",
+		    n, engine_pkt_limit(e));
+	else if (engine_request(e, PEND_OP, pkt, n,
+	                        engine_cmd_timeout(e->op.cmd, e->request_ms)) ==
+	         NULL)
+		engine_op_fail(e, IPC__REPLY__STATUS__PROTOCOL,
+		               "cannot queue the request");
+	free(pkt);
+}
+
 /* Run the current operation: probe parameters first if still unknown. */
 static void
 engine_op_start(struct engine *e)
@@ -653,6 +696,9 @@ engine_op_start(struct engine *e)
 		return;
 	case OP_UPLOAD:
 		engine_upload_begin(e);
+		return;
+	case OP_CMD:
+		engine_cmd_send(e);
 		return;
 	case OP_ECHO:
 		n = smp_req_echo(buf, sizeof(buf), e->ver, seq, e->op.text);
@@ -1178,6 +1224,26 @@ engine_dispatch_params(struct engine *e, const Ipc__Envelope *env, int fd)
 }
 
 static void
+engine_dispatch_smp_command(struct engine *e, const Ipc__Envelope *env, int fd)
+{
+	struct engine_cmd *c;
+	char why[256];
+
+	(void)fd;
+	if ((c = engine_cmd_new(env->smp_command, why, sizeof(why))) == NULL) {
+		engine_reply_status(e, env->request_id, env->board_id,
+		                    IPC__REPLY__STATUS__BAD_REQUEST, why);
+		return;
+	}
+	if (!engine_op_take(e, env, OP_CMD)) {
+		engine_cmd_free(c);
+		return;
+	}
+	e->op.cmd = c;
+	engine_op_start(e);
+}
+
+static void
 engine_dispatch_upload_begin(struct engine *e, const Ipc__Envelope *env, int fd)
 {
 	const Ipc__UploadBegin *b = env->upload_begin;
@@ -1269,6 +1335,7 @@ static const engine_handler engine_handlers[] = {
     [IPC__ENVELOPE__BODY_UPLOAD_BEGIN] = engine_dispatch_upload_begin,
     [IPC__ENVELOPE__BODY_UPLOAD_CHUNK] = engine_dispatch_upload_chunk,
     [IPC__ENVELOPE__BODY_UPLOAD_ABORT] = engine_dispatch_upload_abort,
+    [IPC__ENVELOPE__BODY_SMP_COMMAND] = engine_dispatch_smp_command,
 };
 
 static void
@@ -1557,10 +1624,21 @@ engine_run(const struct link_ops *ops, void *ctx, int argc, char **argv)
 
 	snprintf(ident, sizeof(ident), "worker-%s", ops->role);
 	log_init(0, ident);
-	while ((ch = getopt(argc, argv, "vu:C:")) != -1) {
+	/*
+	 * A stop is the supervisor's to run: Ctrl-C on a terminal or
+	 * systemd's SIGTERM to the whole service reaches us too, and an
+	 * upload cut here would be a failure instead of a stop at a packet
+	 * boundary.  We exit when the supervisor closes our socket.
+	 */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	while ((ch = getopt(argc, argv, "vqu:C:")) != -1) {
 		switch (ch) {
 		case 'v':
 			verbose = 1;
+			break;
+		case 'q': /* the operator's command: errors only */
+			log_setlevel(LOG_LEVEL_ERROR);
 			break;
 		case 'u':
 			sb.user = optarg;
@@ -1569,8 +1647,9 @@ engine_run(const struct link_ops *ops, void *ctx, int argc, char **argv)
 			sb.chroot_dir = optarg;
 			break;
 		default:
-			fatalx("usage: worker [-v] [-u user] [-C chroot_dir]",
-			       NULL);
+			fatalx(
+			    "usage: worker [-v|-q] [-u user] [-C chroot_dir]",
+			    NULL);
 		}
 	}
 	log_setverbose(verbose);

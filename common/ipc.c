@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "ipc.h"
+#include "smp_tree.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -33,6 +34,7 @@
 #define IPC_MAX_SLOTS       16
 #define IPC_HASH_LEN        32
 #define IPC_MAX_CHUNK_SIZE  (32 * 1024)
+#define IPC_MAX_SMP_PAYLOAD 65535 /* an SMP header's length field */
 #define IPC_READS_PER_EVENT 32
 
 struct ipc_msg {
@@ -400,6 +402,34 @@ check_link(const Ipc__LinkConfig *l, char *err, size_t errcap)
 	return 0;
 }
 
+/* A reply tree within smp_tree.h's limits; its shape is checked on import. */
+static int
+check_tree(const Ipc__SmpTree *t, char *err, size_t errcap)
+{
+	size_t i, data = 0;
+
+	if (t->n_nodes > SMP_TREE_MAX_NODES) {
+		seterr(err, errcap, "reply tree of %zu items, at most %d",
+		       t->n_nodes, SMP_TREE_MAX_NODES);
+		return -1;
+	}
+	for (i = 0; i < t->n_nodes; i++) {
+		if (t->nodes[i]->kind < IPC__SMP_NODE__KIND__UINT ||
+		    t->nodes[i]->kind > IPC__SMP_NODE__KIND__MAP) {
+			seterr(err, errcap, "reply tree item of kind %d",
+			       (int)t->nodes[i]->kind);
+			return -1;
+		}
+		data += t->nodes[i]->data.len;
+	}
+	if (data > SMP_TREE_MAX_DATA) {
+		seterr(err, errcap, "reply tree with %zu bytes of strings",
+		       data);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 check_reply(const Ipc__Reply *r, char *err, size_t errcap)
 {
@@ -428,6 +458,8 @@ check_reply(const Ipc__Reply *r, char *err, size_t errcap)
 				return -1;
 		}
 	}
+	if (r->result_case == IPC__REPLY__RESULT_TREE)
+		return check_tree(r->tree, err, errcap);
 	return 0;
 }
 
@@ -464,6 +496,14 @@ check_body(const Ipc__Envelope *e, char *err, size_t errcap)
 		if (e->upload_chunk->data.len > IPC_MAX_CHUNK_SIZE) {
 			seterr(err, errcap, "chunk of %zu bytes above %d",
 			       e->upload_chunk->data.len, IPC_MAX_CHUNK_SIZE);
+			return -1;
+		}
+		return 0;
+	case IPC__ENVELOPE__BODY_SMP_COMMAND:
+		if (e->smp_command->payload.len > IPC_MAX_SMP_PAYLOAD) {
+			seterr(err, errcap, "SMP payload of %zu bytes above %d",
+			       e->smp_command->payload.len,
+			       IPC_MAX_SMP_PAYLOAD);
 			return -1;
 		}
 		return 0;

@@ -3,6 +3,7 @@
  * workers, which share stderr, never interleave mid-line.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,22 +11,60 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "log.h"
 
 static int log_verbose;
+static enum log_level log_min = LOG_LEVEL_INFO;
 static const char *log_ident;
+static void (*log_prewrite)(void);
+static enum log_format log_fmt = LOG_TEXT;
 
 void
 log_init(int verbose, const char *ident)
 {
-	log_verbose = verbose;
+	const char *f = getenv("RDFM_LOG_FORMAT");
+
 	log_ident = ident;
+	log_setverbose(verbose);
+	if (f != NULL && strcmp(f, "json") == 0)
+		log_fmt = LOG_JSON;
+}
+
+void
+log_setformat(enum log_format f)
+{
+	log_fmt = f;
 }
 
 void
 log_setverbose(int verbose)
 {
 	log_verbose = verbose;
+	if (verbose)
+		log_min = LOG_LEVEL_DEBUG;
+	else if (log_min == LOG_LEVEL_DEBUG)
+		log_min = LOG_LEVEL_INFO;
+}
+
+void
+log_setlevel(enum log_level min)
+{
+	log_min = min;
+	log_verbose = min == LOG_LEVEL_DEBUG;
+}
+
+enum log_level
+log_getlevel(void)
+{
+	return log_min;
+}
+
+void
+log_set_prewrite(void (*fn)(void))
+{
+	log_prewrite = fn;
 }
 
 int
@@ -94,6 +133,94 @@ log_q(const char *value)
 	return buf;
 }
 
+/* One value of a key=value line: "quoted" with our escapes, or bare. */
+static const char *
+kv_value(const char *p, char *out, size_t cap, bool *quoted)
+{
+	size_t n = 0;
+	unsigned int x;
+
+	*quoted = *p == '"';
+	if (!*quoted) {
+		while (*p != '\0' && *p != ' ' && n + 1 < cap)
+			out[n++] = *p++;
+		out[n] = '\0';
+		return p;
+	}
+	for (p++; *p != '\0' && *p != '"'; p++) {
+		if (*p == '\\' && p[1] == 'n') {
+			p++;
+			out[n] = '\n';
+		} else if (*p == '\\' && p[1] == 'x' &&
+		           sscanf(p + 2, "%2x", &x) == 1) {
+			p += 3;
+			out[n] = (char)x;
+		} else if (*p == '\\' && p[1] != '\0')
+			out[n] = *++p;
+		else
+			out[n] = *p;
+		if (n + 1 < cap)
+			n++;
+	}
+	out[n] = '\0';
+	return *p == '"' ? p + 1 : p;
+}
+
+/* A bare value as JSON: numbers and booleans typed, the rest text. */
+static struct json_object *
+kv_json(const char *v, bool quoted)
+{
+	char *end;
+	long long i;
+	double d;
+
+	if (quoted || *v == '\0')
+		return json_object_new_string(v);
+	if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0)
+		return json_object_new_boolean(v[0] == 't');
+	i = strtoll(v, &end, 10);
+	if (*end == '\0')
+		return json_object_new_int64(i);
+	d = strtod(v, &end);
+	if (*end == '\0' && strchr(v, '.') != NULL)
+		return json_object_new_double(d);
+	return json_object_new_string(v);
+}
+
+/*
+ * The text line (key=value pairs, time first) as one JSON object; the
+ * keys and values are exactly the text line's, so both formats carry the
+ * same facts.
+ */
+static size_t
+line_to_json(const char *line, char *out, size_t cap)
+{
+	struct json_object *o = json_object_new_object();
+	char key[64], val[2048];
+	const char *p = line, *eq;
+	size_t n, k;
+	bool quoted;
+
+	while (*p != '\0') {
+		while (*p == ' ')
+			p++;
+		if ((eq = strchr(p, '=')) == NULL)
+			break;
+		k = (size_t)(eq - p) < sizeof(key) - 1 ? (size_t)(eq - p)
+		                                       : sizeof(key) - 1;
+		memcpy(key, p, k);
+		key[k] = '\0';
+		p = kv_value(eq + 1, val, sizeof(val), &quoted);
+		json_object_object_add(o, key, kv_json(val, quoted));
+	}
+	n = (size_t)snprintf(out, cap, "%s\n",
+	                     json_object_to_json_string_ext(
+	                         o, JSON_C_TO_STRING_PLAIN |
+	                                JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return n < cap ? n : cap - 1;
+}
+
 void
 log_vmsg(enum log_level level, int with_errno, const char *msg,
          const char *kvfmt, va_list ap)
@@ -105,7 +232,7 @@ log_vmsg(enum log_level level, int with_errno, const char *msg,
 	struct tm tm;
 	int n;
 
-	if (level == LOG_LEVEL_DEBUG && !log_verbose)
+	if (level < log_min)
 		return;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -137,7 +264,20 @@ log_vmsg(enum log_level level, int with_errno, const char *msg,
 		append_quoted(line, &len, sizeof(line) - 1,
 		              strerror(saved_errno));
 	}
+	line[len] = '\0';
+	if (log_fmt == LOG_JSON) {
+		char js[8192];
+
+		len = line_to_json(line, js, sizeof(js));
+		if (log_prewrite != NULL)
+			log_prewrite();
+		(void)!write(STDERR_FILENO, js, len);
+		errno = saved_errno;
+		return;
+	}
 	line[len++] = '\n';
+	if (log_prewrite != NULL)
+		log_prewrite();
 	(void)!write(STDERR_FILENO, line, len);
 	errno = saved_errno;
 }

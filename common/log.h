@@ -20,8 +20,25 @@ enum log_level {
  * enables debug lines.
  */
 void log_init(int verbose, const char *ident);
+/* Verbose: debug lines on; off: back to INFO unless set quieter. */
 void log_setverbose(int verbose);
 int log_getverbose(void);
+/* The least level printed (INFO by default). */
+void log_setlevel(enum log_level min);
+enum log_level log_getlevel(void);
+/*
+ * Called before every line is written, e.g. to take a progress bar off
+ * the terminal line first.  NULL: none.
+ */
+void log_set_prewrite(void (*fn)(void));
+
+/*
+ * The line format: LOG_TEXT (key=value, the default) or LOG_JSON (one JSON
+ * object per line, for journald and log shippers).  log_init() takes it
+ * from $RDFM_LOG_FORMAT ("text" or "json"), which workers inherit.
+ */
+enum log_format { LOG_TEXT, LOG_JSON };
+void log_setformat(enum log_format f);
 
 /*
  * Every function takes a message (printed quoted and escaped) and an

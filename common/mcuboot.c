@@ -1,7 +1,7 @@
 /*
- * MCUboot image reader (PROTOCOLS.md section 3): the header, the version
- * spellings, the protected and unprotected TLV areas and the SHA-256 hash
- * TLV, in memory or streamed.  Pure: no I/O.  SHA-256 from OpenSSL.
+ * MCUboot image reader (docs/design.md "MCUboot images"): the header, the
+ * version spellings, the protected and unprotected TLV areas and the SHA-256
+ * hash TLV, in memory or streamed.  Pure: no I/O.  SHA-256 from OpenSSL.
  *
  * Data after the TLV area is refused: imgtool writes none unless asked to
  * pad the image to a slot with a bootloader trailer, and such a file is not

@@ -1,8 +1,8 @@
 /*
- * MCUboot image reader (PROTOCOLS.md section 3): header, version spellings,
- * TLV areas and the SHA-256 hash TLV that a board reports as the image
- * hash.  Pure: works on memory, or streamed piece by piece so a large image
- * is never held whole.
+ * MCUboot image reader (docs/design.md "MCUboot images"): header, version
+ * spellings, TLV areas and the SHA-256 hash TLV that a board reports as the
+ * image hash.  Pure: works on memory, or streamed piece by piece so a large
+ * image is never held whole.
  */
 #ifndef MCUBOOT_H
 #define MCUBOOT_H

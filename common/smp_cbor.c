@@ -357,7 +357,7 @@ cb_push(struct cb_frame *st, int *sp, const struct cb_item *it)
  * under a tag).  Iterative with a bounded stack: a nesting bomb is an
  * error, not a crash.
  */
-int
+static int
 cb_skip_rest(struct cb_rd *r, const struct cb_item *head)
 {
 	struct cb_frame st[CB_MAX_DEPTH], *f;
@@ -843,7 +843,7 @@ smp_parse_rsp(const uint8_t *pkt, size_t len, int group, int id,
  * packet sizes.
  */
 
-void
+static void
 enc_raw(struct enc *e, const void *p, size_t n)
 {
 	if (e->full || n > e->cap - e->pos) {
@@ -855,7 +855,7 @@ enc_raw(struct enc *e, const void *p, size_t n)
 	e->pos += n;
 }
 
-void
+static void
 enc_head(struct enc *e, const uint8_t *t, size_t n)
 {
 	if (n == 0) /* libcbor could not write the head: cannot happen */

@@ -84,8 +84,8 @@ int smp_hdr_check(const uint8_t *pkt, size_t len, struct smp_hdr *h);
 
 /* Reading: one item head; skipping the rest of an item or a whole one. */
 int cb_next(struct cb_rd *r, struct cb_item *it);
-int cb_skip_rest(struct cb_rd *r, const struct cb_item *head);
 int cb_skip(struct cb_rd *r);
+/* A text or byte string whose head is it (with dst: up to cap bytes). */
 int cb_collect(struct cb_rd *r, const struct cb_item *it, enum cb_type want,
                uint8_t *dst, size_t cap, size_t *n);
 /* Typed values; name is the field's name in error details. */
@@ -118,9 +118,6 @@ int smp_parse_rsp(const uint8_t *pkt, size_t len, int group, int id,
 
 /* Writing. */
 void enc_start(struct enc *e, uint8_t *buf, size_t cap);
-void enc_raw(struct enc *e, const void *p, size_t n);
-/* A head libcbor wrote into t (n bytes; 0 = it could not). */
-void enc_head(struct enc *e, const uint8_t *t, size_t n);
 void enc_uint(struct enc *e, uint64_t v);
 void enc_int(struct enc *e, int v);
 void enc_bool(struct enc *e, bool b);

@@ -1,5 +1,5 @@
 /*
- * SMP serial framing (PROTOCOLS.md section 4): the line encoder and the
+ * SMP serial framing (docs/design.md "SMP"): the line encoder and the
  * incremental decoder that picks frames out of a tty's byte stream, with
  * console output of the board mixed in.  Pure: no I/O.
  */

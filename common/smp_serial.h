@@ -1,5 +1,5 @@
 /*
- * SMP over a serial line (PROTOCOLS.md section 4, "Serial transport"):
+ * SMP over a serial line (docs/design.md "SMP", "Serial transport"):
  * packet -> [u16 len+2][packet][crc16] -> base64 -> lines of at most
  * line_max bytes with start (06 09) or continuation (04 14) markers and a
  * trailing newline.  Pure: no I/O.  Base64 from OpenSSL.

@@ -5,9 +5,10 @@ rdfm-mcumgr-client_SRCS := \
 	supervisor/config.c \
 	supervisor/keys.c \
 	supervisor/daemon.c \
-	supervisor/update.c \
-	supervisor/group.c \
+	supervisor/machine.c \
+	supervisor/decide.c \
 	supervisor/board.c \
+	supervisor/links.c \
 	supervisor/journal.c \
 	supervisor/rdfm.c \
 	supervisor/spool.c \
@@ -17,6 +18,12 @@ rdfm-mcumgr-client_SRCS := \
 	supervisor/notify.c \
 	supervisor/metrics.c \
 	supervisor/cmd_smp.c \
+	supervisor/cmd_smp_link.c \
+	supervisor/cmd_smp_os.c \
+	supervisor/cmd_smp_image.c \
+	supervisor/cmd_smp_fs.c \
+	supervisor/smp_cmd.c \
+	supervisor/tty_holder.c \
 	supervisor/cmd_artifact.c \
 	supervisor/curlev.c \
 	supervisor/ws.c \
@@ -26,7 +33,13 @@ rdfm-mcumgr-client_SRCS := \
 	supervisor/mgmt_fs.c \
 	supervisor/mgmt_logs.c \
 	common/mcuboot.c \
+	common/ihex.c \
+	common/smp.c \
+	common/smp_cbor.c \
+	common/smp_tree.c \
+	common/smp_groups.c \
 	common/duration.c \
+	common/util.c \
 	common/ipc.c \
 	common/log.c \
 	common/xmalloc.c \

@@ -39,7 +39,14 @@ fuzz_rdfm_rsp_SRCS := tests/fuzz/fuzz_rdfm_rsp.c supervisor/rdfm.c \
 
 FUZZERS += fuzz_artifact
 fuzz_artifact_SRCS := tests/fuzz/fuzz_artifact.c supervisor/artifact.c \
-	common/mcuboot.c $(BASE)
+	common/mcuboot.c common/util.c $(BASE)
+
+FUZZERS += fuzz_smp_tree
+fuzz_smp_tree_SRCS := tests/fuzz/fuzz_smp_tree.c common/smp_tree.c \
+	common/smp_cbor.c common/smp.c $(BASE)
+
+FUZZERS += fuzz_ihex
+fuzz_ihex_SRCS := tests/fuzz/fuzz_ihex.c common/ihex.c $(BASE)
 
 FUZZERS += fuzz_mgmt_msg
 fuzz_mgmt_msg_SRCS := tests/fuzz/fuzz_mgmt_msg.c supervisor/mgmt_msg.c \

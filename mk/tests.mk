@@ -37,7 +37,7 @@ TESTS += test_mcuboot
 test_mcuboot_SRCS := tests/unit/test_mcuboot.c common/mcuboot.c $(BASE)
 
 TESTS += test_journal
-test_journal_SRCS := tests/unit/test_journal.c supervisor/journal.c $(BASE)
+test_journal_SRCS := tests/unit/test_journal.c supervisor/journal.c common/util.c $(BASE)
 
 TESTS += test_att
 test_att_SRCS := tests/unit/test_att.c common/att.c $(BASE)
@@ -47,6 +47,7 @@ test_ipc_SRCS := tests/unit/test_ipc.c $(IPC) $(BASE)
 
 TESTS += test_engine
 test_engine_SRCS := tests/unit/test_engine.c common/engine.c \
+	common/engine_cmd.c common/smp_tree.c \
 	common/sandbox.c common/smp.c common/smp_cbor.c common/smp_server.c \
 	$(IPC) $(BASE)
 
@@ -57,7 +58,7 @@ test_adv_SRCS := tests/unit/test_adv.c workers/ble/adv.c
 # re-exec'd).
 TESTS += test_workers
 test_workers_SRCS := tests/unit/test_workers.c supervisor/workers.c \
-	supervisor/upload.c $(IPC) $(BASE)
+	supervisor/upload.c common/util.c $(IPC) $(BASE)
 
 TESTS += test_rdfm_parse
 test_rdfm_parse_SRCS := tests/unit/test_rdfm_parse.c supervisor/rdfm.c \
@@ -65,7 +66,23 @@ test_rdfm_parse_SRCS := tests/unit/test_rdfm_parse.c supervisor/rdfm.c \
 
 TESTS += test_artifact
 test_artifact_SRCS := tests/unit/test_artifact.c supervisor/artifact.c \
-	common/mcuboot.c $(BASE)
+	common/mcuboot.c common/util.c $(BASE)
 
 TESTS += test_metrics
-test_metrics_SRCS := tests/unit/test_metrics.c supervisor/metrics.c $(BASE)
+test_metrics_SRCS := tests/unit/test_metrics.c supervisor/metrics.c \
+	supervisor/config.c supervisor/mgmt_msg.c common/duration.c $(BASE)
+
+TESTS += test_decide
+test_decide_SRCS := tests/unit/test_decide.c supervisor/decide.c common/util.c \
+	common/mcuboot.c $(BASE)
+
+TESTS += test_smp_tree
+test_smp_tree_SRCS := tests/unit/test_smp_tree.c common/smp_tree.c \
+	common/smp_cbor.c common/smp.c $(BASE)
+
+TESTS += test_smp_groups
+test_smp_groups_SRCS := tests/unit/test_smp_groups.c common/smp_groups.c \
+	common/smp_tree.c common/smp_cbor.c common/smp.c $(BASE)
+
+TESTS += test_ihex
+test_ihex_SRCS := tests/unit/test_ihex.c common/ihex.c $(BASE)

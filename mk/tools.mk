@@ -6,6 +6,7 @@ mcumgr-board-sim_SRCS := \
 	tests/sim/flash.c \
 	tests/sim/boot.c \
 	tests/sim/smp_server.c \
+	tests/sim/smp_groups.c \
 	tests/sim/faults.c \
 	tests/sim/status.c \
 	tests/sim/link_serial.c \
@@ -13,6 +14,7 @@ mcumgr-board-sim_SRCS := \
 	tests/sim/link_ble.c \
 	common/smp.c \
 	common/smp_cbor.c \
+	common/smp_tree.c \
 	common/smp_server.c \
 	common/smp_serial.c \
 	common/smp_ble.c \
@@ -103,9 +105,15 @@ artifact-inspect_SRCS := \
 	supervisor/config.c \
 	supervisor/mgmt_msg.c \
 	common/mcuboot.c \
+	common/util.c \
 	common/duration.c \
 	common/log.c \
 	common/xmalloc.c
+
+# Holds many idle TCP connections to one port (the metrics flood test).
+TOOL_PROGRAMS += conn-flood
+conn-flood_SRCS := \
+	tests/tools/conn-flood.c
 
 # Stands in for systemd's notification socket in the ops tests.
 TOOL_PROGRAMS += notify-listen

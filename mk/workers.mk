@@ -5,6 +5,8 @@ rdfm-mcumgr-worker-serial_SRCS := \
 	workers/serial/serial.c \
 	common/smp_serial.c \
 	common/engine.c \
+	common/engine_cmd.c \
+	common/smp_tree.c \
 	common/sandbox.c \
 	common/smp.c \
 	common/smp_cbor.c \
@@ -17,6 +19,8 @@ LIBEXEC_PROGRAMS += rdfm-mcumgr-worker-udp
 rdfm-mcumgr-worker-udp_SRCS := \
 	workers/udp/udp.c \
 	common/engine.c \
+	common/engine_cmd.c \
+	common/smp_tree.c \
 	common/sandbox.c \
 	common/smp.c \
 	common/smp_cbor.c \
@@ -33,6 +37,8 @@ rdfm-mcumgr-worker-ble_SRCS := \
 	common/att.c \
 	common/smp_ble.c \
 	common/engine.c \
+	common/engine_cmd.c \
+	common/smp_tree.c \
 	common/sandbox.c \
 	common/smp.c \
 	common/smp_cbor.c \

@@ -27,6 +27,7 @@
 
 #include "artifact.h"
 #include "mcuboot.h"
+#include "util.h"
 #include "xmalloc.h"
 
 #define FEED_BUF_LEN (64 * 1024)
@@ -123,6 +124,26 @@ fail(struct reader *r, const char *fmt, ...)
 	return -1;
 }
 
+/* A failure of this host, not of the artifact: the caller may retry. */
+static int local_fail(struct reader *r, int e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+local_fail(struct reader *r, int e, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->failed)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(r->err, r->errcap, fmt, ap);
+	va_end(ap);
+	r->failed = true;
+	if (r->opts->local_errno != NULL)
+		*r->opts->local_errno = e;
+	return -1;
+}
+
 /*
  * A name from the archive made safe to print: anything that is not
  * printable ASCII becomes '?', and long names are cut.
@@ -145,19 +166,6 @@ pname(const char *s)
 	}
 	b[n] = '\0';
 	return b;
-}
-
-static void
-hex_encode(const uint8_t *in, size_t len, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 0xf];
-	}
-	out[2 * len] = '\0';
 }
 
 static int
@@ -1045,16 +1053,18 @@ read_payload(struct reader *r, struct archive *in, struct archive_entry *e,
 	}
 	if (r->dirfd != -1) {
 		if (unlinkat(r->dirfd, img->file, 0) == -1 && errno != ENOENT) {
-			fail(r, "cannot replace %s/%s: %s",
-			     r->opts->extract_dir, img->file, strerror(errno));
+			local_fail(r, errno, "cannot replace %s/%s: %s",
+			           r->opts->extract_dir, img->file,
+			           strerror(errno));
 			goto out;
 		}
 		fd = openat(
 		    r->dirfd, img->file,
 		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd == -1) {
-			fail(r, "cannot create %s/%s: %s", r->opts->extract_dir,
-			     img->file, strerror(errno));
+			local_fail(r, errno, "cannot create %s/%s: %s",
+			           r->opts->extract_dir, img->file,
+			           strerror(errno));
 			goto out;
 		}
 		xasprintf(&img->path, "%s/%s", r->opts->extract_dir, img->file);
@@ -1082,8 +1092,8 @@ read_payload(struct reader *r, struct archive *in, struct archive_entry *e,
 			goto out;
 		}
 		if (fd != -1 && write_all(fd, r->databuf, (size_t)n) == -1) {
-			fail(r, "cannot write %s: %s", img->path,
-			     strerror(errno));
+			local_fail(r, errno, "cannot write %s: %s", img->path,
+			           strerror(errno));
 			goto out;
 		}
 	}
@@ -1096,8 +1106,8 @@ read_payload(struct reader *r, struct archive *in, struct archive_entry *e,
 	if (fd != -1) {
 		if (fsync(fd) == -1 || close(fd) == -1) {
 			fd = -1;
-			fail(r, "cannot write %s: %s", img->path,
-			     strerror(errno));
+			local_fail(r, errno, "cannot write %s: %s", img->path,
+			           strerror(errno));
 			goto out;
 		}
 		fd = -1;
@@ -1457,8 +1467,8 @@ artifact_read(const struct artifact_opts *opts, struct artifact **out,
 		r.dirfd = open(r.opts->extract_dir,
 		               O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (r.dirfd == -1) {
-			fail(&r, "cannot open %s: %s", r.opts->extract_dir,
-			     strerror(errno));
+			local_fail(&r, errno, "cannot open %s: %s",
+			           r.opts->extract_dir, strerror(errno));
 			goto out;
 		}
 	}
@@ -1501,7 +1511,7 @@ open_mem(struct archive *ar, void *arg)
 	return archive_read_open_memory(ar, m->buf, m->len);
 }
 
-int
+static int
 artifact_read_fd(int fd, const struct artifact_opts *opts,
                  struct artifact **out, char *err, size_t errcap)
 {
@@ -1517,8 +1527,11 @@ artifact_read_file(const char *path, const struct artifact_opts *opts,
 	*out = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd == -1) {
-		snprintf(err, errcap, "cannot open %s: %s", path,
-		         strerror(errno));
+		int e = errno;
+
+		snprintf(err, errcap, "cannot open %s: %s", path, strerror(e));
+		if (opts != NULL && opts->local_errno != NULL)
+			*opts->local_errno = e;
 		return -1;
 	}
 	ret = artifact_read_fd(fd, opts, out, err, errcap);

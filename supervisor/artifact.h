@@ -1,5 +1,5 @@
 /*
- * Mender v3 artifact reader (PROTOCOLS.md section 2): one streaming pass
+ * Mender v3 artifact reader (docs/design.md "Artifacts"): one streaming pass
  * over the outer tar that checks every manifest checksum and the signature,
  * parses the headers, and writes zephyr-image / zephyr-group-image payloads
  * into a spool directory while hashing and MCUboot-validating them.
@@ -71,6 +71,13 @@ struct artifact_opts {
 	 * reported and not checked.
 	 */
 	EVP_PKEY *verify_key;
+	/*
+	 * When not NULL, set to the errno of a failure of this host (the
+	 * disk is full, no descriptors left, the spool file vanished), 0
+	 * when the failure was the artifact's: only the latter is a reason
+	 * to give up on it.
+	 */
+	int *local_errno;
 };
 
 /*
@@ -79,8 +86,6 @@ struct artifact_opts {
  */
 int artifact_read_file(const char *path, const struct artifact_opts *opts,
                        struct artifact **out, char *err, size_t errcap);
-int artifact_read_fd(int fd, const struct artifact_opts *opts,
-                     struct artifact **out, char *err, size_t errcap);
 int artifact_read_memory(const void *buf, size_t len,
                          const struct artifact_opts *opts,
                          struct artifact **out, char *err, size_t errcap);

@@ -63,31 +63,6 @@ struct board {
 
 static void send_op(struct board *b);
 
-static const char *
-status_name(Ipc__Reply__Status s)
-{
-	switch (s) {
-	case IPC__REPLY__STATUS__OK:
-		return "ok";
-	case IPC__REPLY__STATUS__BOARD_ERROR:
-		return "board error";
-	case IPC__REPLY__STATUS__TIMEOUT:
-		return "no answer";
-	case IPC__REPLY__STATUS__LINK_DOWN:
-		return "link down";
-	case IPC__REPLY__STATUS__PROTOCOL:
-		return "protocol error";
-	case IPC__REPLY__STATUS__BAD_REQUEST:
-		return "bad request";
-	case IPC__REPLY__STATUS__ABORTED:
-		return "aborted";
-	case IPC__REPLY__STATUS__BUSY:
-		return "board busy";
-	default:
-		return "unknown status";
-	}
-}
-
 static void
 reply_reason(const Ipc__Reply *r, char *out, size_t cap)
 {
@@ -95,32 +70,8 @@ reply_reason(const Ipc__Reply *r, char *out, size_t cap)
 		snprintf(out, cap, "board error rc=%d%s%s", r->board_rc,
 		         r->error[0] != '\0' ? ": " : "", r->error);
 	else
-		snprintf(out, cap, "%s%s%s", status_name(r->status),
+		snprintf(out, cap, "%s%s%s", worker_status_name(r->status),
 		         r->error[0] != '\0' ? ": " : "", r->error);
-}
-
-void
-board_hex(const uint8_t *hash, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < BOARD_HASH_LEN; i++) {
-		out[2 * i] = hx[hash[i] >> 4];
-		out[2 * i + 1] = hx[hash[i] & 15];
-	}
-	out[2 * BOARD_HASH_LEN] = '\0';
-}
-
-const struct board_slot *
-board_slot(const struct board_images *imgs, uint32_t slot)
-{
-	size_t i;
-
-	for (i = 0; i < imgs->nslots; i++)
-		if (imgs->slots[i].image == 0 && imgs->slots[i].slot == slot)
-			return &imgs->slots[i];
-	return NULL;
 }
 
 int
@@ -388,6 +339,8 @@ send_op(struct board *b)
 	case OP_RESET:
 		env.body_case = IPC__ENVELOPE__BODY_RESET;
 		env.reset = &reset;
+		worker_expect_link_drop(b->w, (uint64_t)b->to.reboot_ms +
+		                                  RESET_SETTLE_MS);
 		break;
 	case OP_NONE:
 		return;
@@ -467,12 +420,6 @@ board_cancel(struct board *b)
 	}
 	b->op = OP_NONE;
 	b->cb = NULL;
-}
-
-bool
-board_busy(const struct board *b)
-{
-	return b->op != OP_NONE;
 }
 
 struct board *

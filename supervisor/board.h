@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "mcuboot.h"
@@ -92,14 +93,35 @@ int board_wait_confirm(struct board *b, const uint8_t *new_hash, board_cb cb,
                        void *arg);
 /* Drop the operation in flight; its callback is not called. */
 void board_cancel(struct board *b);
-bool board_busy(const struct board *b);
 
 /* Image 0's slot N in a list, or NULL. */
-const struct board_slot *board_slot(const struct board_images *imgs,
-                                    uint32_t slot);
+static inline const struct board_slot *
+board_slot(const struct board_images *imgs, uint32_t slot)
+{
+	size_t i;
+
+	for (i = 0; i < imgs->nslots; i++)
+		if (imgs->slots[i].image == 0 && imgs->slots[i].slot == slot)
+			return &imgs->slots[i];
+	return NULL;
+}
+/*
+ * A slot's version for people, in RDFM spelling (one spelling in every log
+ * line): "(none)" without a slot, the board's own text when it is no
+ * version.  Returns out.
+ */
+static inline const char *
+board_slot_version(const struct board_slot *s, char *out, size_t cap)
+{
+	if (s == NULL)
+		snprintf(out, cap, "(none)");
+	else if (mcuboot_version_convert(s->version, MCUBOOT_SPELL_RDFM, out,
+	                                 cap) == -1)
+		snprintf(out, cap, "%s", s->version);
+	return out;
+}
+
 /* Slot 0's version in RDFM spelling ("0.0.0" when empty); -1 if bad. */
 int board_version_rdfm(const struct board_images *imgs, char *out, size_t cap);
-/* Lower-case hex of a hash; out has room for 65 bytes. */
-void board_hex(const uint8_t *hash, char *out);
 
 #endif

@@ -18,26 +18,20 @@
 
 #include "artifact.h"
 #include "daemon.h"
-#include "group.h"
 #include "journal.h"
 #include "keys.h"
+#include "links.h"
 #include "log.h"
+#include "machine.h"
 #include "metrics.h"
 #include "notify.h"
 #include "rdfm.h"
 #include "spool.h"
-#include "update.h"
 #include "workers.h"
 #include "xmalloc.h"
 
 /* Retransmissions of one SMP request before the worker gives up on it. */
 #define LINK_RETRIES 2
-
-struct link {
-	char *key; /* "serial:/dev/ttyACM0", "udp:host:port", "ble:hci0:name" */
-	struct worker *w;
-	size_t users; /* boards on it; the worker stops with the last */
-};
 
 /*
  * A loaded config.  State machines borrow their entries from the config
@@ -49,18 +43,16 @@ struct cfg_gen {
 	size_t users;
 };
 
-/* One device's or group's state machine. */
-struct machine {
-	TAILQ_ENTRY(machine) entry;
+/* A configured device or group and its update machine. */
+struct entry {
+	TAILQ_ENTRY(entry) link;
 	struct cfg_gen *gen;
 	const struct device_cfg *dc; /* exactly one of dc and gc */
 	const struct group_cfg *gc;
-	struct update_dev *u; /* NULL until started */
-	struct group *g;
-	EVP_PKEY *key; /* a device's (a group loads its own) */
-	bool retiring; /* removed or changed by a reload */
+	struct machine *m; /* NULL until started */
+	bool retiring;     /* removed or changed by a reload */
 };
-TAILQ_HEAD(machine_list, machine);
+TAILQ_HEAD(entry_list, entry);
 
 struct daemon {
 	struct cfg_gen *cur;
@@ -72,16 +64,15 @@ struct daemon {
 	struct rdfm_client *rdfm;
 	struct spool *spool;
 	struct workers *ws;
+	struct links *links;
 	struct metrics *metrics;
 	EVP_PKEY *verify_key;
 	char *chroot_dir;
-
-	struct link *links;
-	size_t nlinks;
-	uint32_t next_board_id;
+	int lock_fd; /* state_dir/lock, held while we run */
+	struct machine_env env;
 
 	/* Started (some retiring), and made by a reload but not started. */
-	struct machine_list machines, waiting;
+	struct entry_list entries, waiting;
 
 	size_t once_pending;
 	bool once_failed;
@@ -90,245 +81,56 @@ struct daemon {
 	struct event *stop_ev, *sweep_ev;
 };
 
-struct event_base *
-daemon_base(struct daemon *d)
-{
-	return d->base;
-}
-
-const struct config *
-daemon_config(struct daemon *d)
+static const struct config *
+cur_config(const struct daemon *d)
 {
 	return d->cur->c;
 }
 
-struct rdfm_client *
-daemon_rdfm(struct daemon *d)
+static void
+on_cycle_done(void *arg, bool ok)
 {
-	return d->rdfm;
-}
+	struct daemon *d = arg;
 
-struct spool *
-daemon_spool(struct daemon *d)
-{
-	return d->spool;
-}
-
-EVP_PKEY *
-daemon_verify_key(struct daemon *d)
-{
-	return d->verify_key;
-}
-
-bool
-daemon_once(const struct daemon *d)
-{
-	return d->once;
-}
-
-bool
-daemon_stopping(const struct daemon *d)
-{
-	return d->stopping;
-}
-
-static char *
-link_key(const struct transport_cfg *t)
-{
-	char *k;
-
-	switch (t->type) {
-	case TRANSPORT_SERIAL:
-		xasprintf(&k, "serial:%s", t->device);
-		break;
-	case TRANSPORT_UDP:
-		xasprintf(&k, "udp:%s", t->address);
-		break;
-	case TRANSPORT_BLE:
-	default:
-		/*
-		 * One worker per BLE board, not per adapter: each board needs
-		 * an ATT bearer of its own anyway, and the worker engine runs
-		 * one board, so a board's worker restarts alone.
-		 */
-		xasprintf(&k, "ble:hci%d:%s%s%s", t->device_index, t->peer_name,
-		          t->att_socket != NULL ? ":" : "",
-		          t->att_socket != NULL ? t->att_socket : "");
-		break;
-	}
-	return k;
-}
-
-struct worker *
-daemon_worker_for(struct daemon *d, const char *board_name,
-                  const struct transport_cfg *t, const struct timeouts_cfg *to,
-                  uint32_t *board_id, char *err, size_t errcap)
-{
-	struct worker_link l;
-	struct link *lk = NULL;
-	struct worker *w;
-	char *key = link_key(t);
-	size_t i;
-
-	for (i = 0; i < d->nlinks; i++)
-		if (strcmp(d->links[i].key, key) == 0) {
-			lk = &d->links[i];
-			break;
-		}
-	if (lk != NULL) {
-		/* Two boards on one link: the config check should have said. */
-		snprintf(err, errcap,
-		         "board %s: link %s is already used by another board",
-		         board_name, key);
-		free(key);
-		return NULL;
-	}
-	if (lk == NULL) {
-		memset(&l, 0, sizeof(l));
-		switch (t->type) {
-		case TRANSPORT_SERIAL:
-			l.kind = WORKER_SERIAL;
-			l.device = t->device;
-			l.baud = (uint32_t)t->baud;
-			l.mtu = (uint32_t)t->mtu;
-			break;
-		case TRANSPORT_UDP:
-			l.kind = WORKER_UDP;
-			l.address = t->address;
-			break;
-		case TRANSPORT_BLE:
-			l.kind = WORKER_BLE;
-			l.device_index = (uint32_t)t->device_index;
-			l.att_socket = t->att_socket;
-			break;
-		}
-		l.request_timeout_ms = (uint32_t)to->request_ms;
-		l.erase_timeout_ms = (uint32_t)to->erase_ms;
-		l.retries = LINK_RETRIES;
-		l.user = daemon_config(d)->user;
-		l.chroot_dir = d->chroot_dir;
-		if ((w = worker_spawn(d->ws, key, &l, err, errcap)) == NULL) {
-			free(key);
-			return NULL;
-		}
-		d->links =
-		    xreallocarray(d->links, d->nlinks + 1, sizeof(*d->links));
-		lk = &d->links[d->nlinks++];
-		lk->key = key;
-		lk->w = w;
-		lk->users = 0;
-	} else
-		free(key);
-	lk->users++;
-	*board_id = ++d->next_board_id;
-	if (t->type == TRANSPORT_BLE)
-		worker_add_board(lk->w, *board_id, t->peer_name);
-	return lk->w;
-}
-
-void
-daemon_worker_release(struct daemon *d, struct worker *w)
-{
-	size_t i;
-
-	if (w == NULL || d->tearing_down)
-		return;
-	for (i = 0; i < d->nlinks; i++)
-		if (d->links[i].w == w)
-			break;
-	if (i == d->nlinks || --d->links[i].users > 0)
-		return;
-	log_debug("Stopping the worker of a link no board uses", "link=%s",
-	          log_q(d->links[i].key));
-	worker_stop(w);
-	free(d->links[i].key);
-	d->links[i] = d->links[--d->nlinks];
-}
-
-char *
-daemon_workdir(struct daemon *d, const char *prefix, const char *id, char *err,
-               size_t errcap)
-{
-	const char *state_dir = daemon_config(d)->state_dir;
-	char safe[128], *dir, *top;
-	uint32_t h = 2166136261u; /* FNV-1a of the id as written */
-	bool changed = false;
-	size_t i, n = 0;
-
-	/* The id is any bytes: keep a file-name-safe spelling of it... */
-	for (i = 0; id[i] != '\0'; i++) {
-		char ch = id[i];
-		bool ok = (ch >= 'a' && ch <= 'z') ||
-		          (ch >= 'A' && ch <= 'Z') ||
-		          (ch >= '0' && ch <= '9') || ch == '-' || ch == '.';
-
-		h = (h ^ (uint8_t)ch) * 16777619u;
-		if (!ok || n >= 100)
-			changed = true;
-		if (n < 100)
-			safe[n++] = ok ? ch : '_';
-	}
-	safe[n] = '\0';
-	/* ... and tell apart ids that spell the same ("a/b" and "a_b"). */
-	if (changed || n == 0 || strcmp(safe, ".") == 0 ||
-	    strcmp(safe, "..") == 0)
-		snprintf(safe + n, sizeof(safe) - n, "-%08x", (unsigned int)h);
-	xasprintf(&top, "%s/work", state_dir);
-	if (mkdir(top, 0700) == -1 && errno != EEXIST) {
-		snprintf(err, errcap, "%s: %s", top, strerror(errno));
-		free(top);
-		return NULL;
-	}
-	xasprintf(&dir, "%s/%s%s", top, prefix, safe);
-	free(top);
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		snprintf(err, errcap, "%s: %s", dir, strerror(errno));
-		free(dir);
-		return NULL;
-	}
-	return dir;
-}
-
-void
-daemon_cycle_done(struct daemon *d, bool ok)
-{
 	if (!ok)
 		d->once_failed = true;
 	if (d->once_pending > 0 && --d->once_pending == 0)
 		event_base_loopbreak(d->base);
 }
 
-/* --- state machines ------------------------------------------------------ */
+static void on_machine_idle(void *arg);
+
+/* --- entries and their machines ----------------------------------------- */
 
 static const char *
-machine_name(const struct machine *m)
+entry_name(const struct entry *e)
 {
-	return m->dc != NULL ? m->dc->name : m->gc->name;
+	return e->dc != NULL ? e->dc->name : e->gc->name;
 }
 
 static const char *
-machine_kind(const struct machine *m)
+entry_kind(const struct entry *e)
 {
-	return m->dc != NULL ? "device" : "group";
+	return e->dc != NULL ? "device" : "group";
 }
 
 static bool
-machine_idle(const struct machine *m)
+entry_idle(const struct entry *e)
 {
-	return m->u != NULL ? update_dev_idle(m->u) : group_idle(m->g);
+	return e->m == NULL || machine_idle(e->m);
 }
 
-static struct machine *
-machine_new(struct cfg_gen *gen, const struct device_cfg *dc,
-            const struct group_cfg *gc)
+static struct entry *
+entry_new(struct cfg_gen *gen, const struct device_cfg *dc,
+          const struct group_cfg *gc)
 {
-	struct machine *m = xcalloc(1, sizeof(*m));
+	struct entry *e = xcalloc(1, sizeof(*e));
 
-	m->gen = gen;
-	m->dc = dc;
-	m->gc = gc;
+	e->gen = gen;
+	e->dc = dc;
+	e->gc = gc;
 	gen->users++;
-	return m;
+	return e;
 }
 
 static void
@@ -341,141 +143,145 @@ gen_unref(struct daemon *d, struct cfg_gen *gen)
 }
 
 static void
-machine_free(struct daemon *d, struct machine *m)
+entry_free(struct daemon *d, struct entry *e)
 {
-	update_dev_free(m->u);
-	group_free(m->g);
-	EVP_PKEY_free(m->key);
-	gen_unref(d, m->gen);
-	free(m);
+	machine_free(e->m);
+	gen_unref(d, e->gen);
+	free(e);
 }
 
-/* Make and start a machine's state machine; -1 with err when it cannot. */
+/* Make and start an entry's machine; -1 with err when it cannot. */
 static int
-machine_start(struct daemon *d, struct machine *m, char *err, size_t errcap)
+entry_start(struct daemon *d, struct entry *e, char *err, size_t errcap)
 {
+	const char *key_path =
+	    e->dc != NULL ? e->dc->key_path : e->gc->key_path;
+	EVP_PKEY *key;
 	char kerr[400];
 
-	if (m->gc != NULL) {
-		if ((m->g = group_new(d, m->gc, err, errcap)) == NULL)
-			return -1;
-		group_start(m->g);
-		return 0;
-	}
-	if ((m->key = keys_load(m->dc->key_path, kerr, sizeof(kerr))) == NULL) {
+	if ((key = keys_load(key_path, kerr, sizeof(kerr))) == NULL) {
 		snprintf(err, errcap, "key: %.400s", kerr);
 		return -1;
 	}
-	if ((m->u = update_dev_new(d, m->dc, m->key, err, errcap)) == NULL)
+	e->m = e->dc != NULL
+	           ? machine_new_device(&d->env, e->dc, key, err, errcap)
+	           : machine_new_group(&d->env, e->gc, key, err, errcap);
+	if (e->m == NULL)
 		return -1;
-	update_dev_start(m->u);
+	machine_start(e->m);
 	return 0;
 }
 
-/* The links a machine's boards use, as link_key() spells them. */
+/* The transports of an entry's boards. */
 static size_t
-machine_links(const struct machine *m, char **keys, size_t cap)
+entry_transports(const struct entry *e, const struct transport_cfg **t,
+                 size_t cap)
 {
 	size_t i, n = 0;
 
-	if (m->dc != NULL)
-		keys[n++] = link_key(&m->dc->transport);
+	if (e->dc != NULL)
+		t[n++] = &e->dc->transport;
 	else
-		for (i = 0; i < m->gc->nmembers && n < cap; i++)
-			keys[n++] = link_key(&m->gc->members[i].transport);
+		for (i = 0; i < e->gc->nmembers && n < cap; i++)
+			t[n++] = &e->gc->members[i].transport;
 	return n;
 }
 
 static bool
-machines_share_a_link(const struct machine *a, const struct machine *b)
+entries_share_a_link(const struct entry *a, const struct entry *b)
 {
-	char *ka[JOURNAL_MAX_MEMBERS + 1], *kb[JOURNAL_MAX_MEMBERS + 1];
+	const struct transport_cfg *ta[JOURNAL_MAX_MEMBERS + 1],
+	    *tb[JOURNAL_MAX_MEMBERS + 1];
 	size_t na, nb, i, k;
 	bool shared = false;
+	char *ka, *kb;
 
-	na = machine_links(a, ka, JOURNAL_MAX_MEMBERS + 1);
-	nb = machine_links(b, kb, JOURNAL_MAX_MEMBERS + 1);
-	for (i = 0; i < na; i++)
-		for (k = 0; k < nb; k++)
-			if (strcmp(ka[i], kb[k]) == 0)
-				shared = true;
-	for (i = 0; i < na; i++)
-		free(ka[i]);
-	for (k = 0; k < nb; k++)
-		free(kb[k]);
+	na = entry_transports(a, ta, JOURNAL_MAX_MEMBERS + 1);
+	nb = entry_transports(b, tb, JOURNAL_MAX_MEMBERS + 1);
+	for (i = 0; i < na && !shared; i++) {
+		ka = link_key(ta[i]);
+		for (k = 0; k < nb && !shared; k++) {
+			kb = link_key(tb[k]);
+			shared = strcmp(ka, kb) == 0;
+			free(kb);
+		}
+		free(ka);
+	}
 	return shared;
 }
 
-/* A machine made by a reload waits while a retiring one holds its link. */
+/* An entry made by a reload waits while a retiring one holds its link. */
 static bool
-link_still_held(struct daemon *d, const struct machine *w)
+link_still_held(struct daemon *d, const struct entry *w)
 {
-	struct machine *m;
+	struct entry *e;
 
-	TAILQ_FOREACH(m, &d->machines, entry)
-	if (m->retiring && machines_share_a_link(m, w))
+	TAILQ_FOREACH(e, &d->entries, link)
+	if (e->retiring && entries_share_a_link(e, w))
 		return true;
 	return false;
 }
 
 /*
- * From the loop, never from inside a state machine's callback: free the
- * retiring machines that went idle, then start the waiting ones whose
- * links are free now.
+ * From the loop, never from inside a machine's callback: free the retiring
+ * machines that went idle, then start the waiting ones whose links are
+ * free now.
  */
 static void
 on_sweep(evutil_socket_t fd, short ev, void *arg)
 {
 	struct daemon *d = arg;
-	struct machine *m, *next;
+	struct entry *e, *next;
 	char err[512];
 
 	(void)fd;
 	(void)ev;
-	for (m = TAILQ_FIRST(&d->machines); m != NULL; m = next) {
-		next = TAILQ_NEXT(m, entry);
-		if (!m->retiring || !machine_idle(m))
+	for (e = TAILQ_FIRST(&d->entries); e != NULL; e = next) {
+		next = TAILQ_NEXT(e, link);
+		if (!e->retiring || !entry_idle(e))
 			continue;
-		log_info("Stopped", "%s=%s", machine_kind(m),
-		         log_q(machine_name(m)));
-		TAILQ_REMOVE(&d->machines, m, entry);
-		machine_free(d, m);
+		log_info("Stopped", "%s=%s", entry_kind(e),
+		         log_q(entry_name(e)));
+		TAILQ_REMOVE(&d->entries, e, link);
+		entry_free(d, e);
 	}
 	if (d->stopping)
 		return;
-	for (m = TAILQ_FIRST(&d->waiting); m != NULL; m = next) {
-		next = TAILQ_NEXT(m, entry);
-		if (link_still_held(d, m))
+	for (e = TAILQ_FIRST(&d->waiting); e != NULL; e = next) {
+		next = TAILQ_NEXT(e, link);
+		if (link_still_held(d, e))
 			continue;
-		TAILQ_REMOVE(&d->waiting, m, entry);
-		if (machine_start(d, m, err, sizeof(err)) == -1) {
+		TAILQ_REMOVE(&d->waiting, e, link);
+		if (entry_start(d, e, err, sizeof(err)) == -1) {
 			log_errx("Cannot start", "%s=%s error=%s",
-			         machine_kind(m), log_q(machine_name(m)),
+			         entry_kind(e), log_q(entry_name(e)),
 			         log_q(err));
-			machine_free(d, m);
+			entry_free(d, e);
 			continue;
 		}
-		log_info("Started", "%s=%s", machine_kind(m),
-		         log_q(machine_name(m)));
-		TAILQ_INSERT_TAIL(&d->machines, m, entry);
+		log_info("Started", "%s=%s", entry_kind(e),
+		         log_q(entry_name(e)));
+		TAILQ_INSERT_TAIL(&d->entries, e, link);
 	}
 }
 
-void
-daemon_check_idle(struct daemon *d)
+/* A machine went idle: maybe a sweep is due, or the loop can end. */
+static void
+on_machine_idle(void *arg)
 {
-	struct machine *m;
+	struct daemon *d = arg;
+	struct entry *e;
 	bool sweep = !TAILQ_EMPTY(&d->waiting);
 
-	TAILQ_FOREACH(m, &d->machines, entry)
-	if (m->retiring)
+	TAILQ_FOREACH(e, &d->entries, link)
+	if (e->retiring)
 		sweep = true;
 	if (sweep)
 		event_active(d->sweep_ev, EV_TIMEOUT, 0);
 	if (!d->stopping)
 		return;
-	TAILQ_FOREACH(m, &d->machines, entry)
-	if (!machine_idle(m))
+	TAILQ_FOREACH(e, &d->entries, link)
+	if (!entry_idle(e))
 		return;
 	event_base_loopbreak(d->base);
 }
@@ -486,15 +292,11 @@ static void
 collect(struct metrics_snapshot *s, void *arg)
 {
 	struct daemon *d = arg;
-	struct machine *m;
+	struct entry *e;
 
-	TAILQ_FOREACH(m, &d->machines, entry)
-	{
-		if (m->u != NULL)
-			update_dev_report(m->u, s);
-		else
-			group_report(m->g, s);
-	}
+	TAILQ_FOREACH(e, &d->entries, link)
+	if (e->m != NULL)
+		machine_report(e->m, s);
 }
 
 static void
@@ -514,19 +316,39 @@ on_sigusr1(evutil_socket_t sig, short ev, void *arg)
 
 /* The entry of the same kind and name in a config, or NULL. */
 static const void *
-find_entry(const struct config *c, const struct machine *m)
+find_entry(const struct config *c, const struct entry *e)
 {
 	size_t i;
 
-	if (m->dc != NULL) {
+	if (e->dc != NULL) {
 		for (i = 0; i < c->ndevices; i++)
-			if (strcmp(c->devices[i].name, m->dc->name) == 0)
+			if (strcmp(c->devices[i].name, e->dc->name) == 0)
 				return &c->devices[i];
 	} else
 		for (i = 0; i < c->ngroups; i++)
-			if (strcmp(c->groups[i].name, m->gc->name) == 0)
+			if (strcmp(c->groups[i].name, e->gc->name) == 0)
 				return &c->groups[i];
 	return NULL;
+}
+
+/* Whether e carries on unchanged under nc; marks it kept there. */
+static bool
+entry_kept(const struct entry *e, const struct config *nc, bool *kept_dev,
+           bool *kept_grp)
+{
+	const void *ne = find_entry(nc, e);
+
+	if (ne == NULL)
+		return false;
+	if (e->dc != NULL && device_cfg_equal(e->dc, ne)) {
+		kept_dev[(const struct device_cfg *)ne - nc->devices] = true;
+		return true;
+	}
+	if (e->gc != NULL && group_cfg_equal(e->gc, ne)) {
+		kept_grp[(const struct group_cfg *)ne - nc->groups] = true;
+		return true;
+	}
+	return false;
 }
 
 static void
@@ -534,8 +356,7 @@ reload(struct daemon *d)
 {
 	struct cfg_gen *gen, *old = d->cur;
 	struct config *nc;
-	struct machine *m;
-	const void *e;
+	struct entry *e;
 	bool *kept_dev, *kept_grp, server_changed;
 	size_t i, nkept = 0, nretired = 0, nnew = 0;
 	char err[1024];
@@ -560,49 +381,40 @@ reload(struct daemon *d)
 	kept_dev = xcalloc(nc->ndevices + 1, sizeof(*kept_dev));
 	kept_grp = xcalloc(nc->ngroups + 1, sizeof(*kept_grp));
 
-	/* Waiting machines of an earlier reload: this config replaces them. */
-	while ((m = TAILQ_FIRST(&d->waiting)) != NULL) {
-		TAILQ_REMOVE(&d->waiting, m, entry);
-		machine_free(d, m);
+	/* Waiting entries of an earlier reload: this config replaces them. */
+	while ((e = TAILQ_FIRST(&d->waiting)) != NULL) {
+		TAILQ_REMOVE(&d->waiting, e, link);
+		entry_free(d, e);
 	}
-	TAILQ_FOREACH(m, &d->machines, entry)
+	TAILQ_FOREACH(e, &d->entries, link)
 	{
-		if (m->retiring)
+		if (e->retiring)
 			continue;
-		e = find_entry(nc, m);
-		if (e != NULL && !server_changed &&
-		    (m->dc != NULL ? device_cfg_equal(m->dc, e)
-		                   : group_cfg_equal(m->gc, e))) {
-			if (m->dc != NULL)
-				kept_dev[(const struct device_cfg *)e -
-				         nc->devices] = true;
-			else
-				kept_grp[(const struct group_cfg *)e -
-				         nc->groups] = true;
+		if (!server_changed && entry_kept(e, nc, kept_dev, kept_grp)) {
 			nkept++;
 			continue;
 		}
-		m->retiring = true;
+		e->retiring = true;
 		nretired++;
-		log_info(e != NULL ? "Changed in the configuration; restarting "
-		                     "it once idle"
-		                   : "Removed from the configuration; stopping "
-		                     "it once idle",
-		         "%s=%s", machine_kind(m), log_q(machine_name(m)));
-		if (m->u != NULL)
-			update_dev_retire(m->u);
-		else
-			group_retire(m->g);
+		log_info(find_entry(nc, e) != NULL
+		             ? "Changed in the configuration; restarting it "
+		               "once idle"
+		             : "Removed from the configuration; stopping it "
+		               "once idle",
+		         "%s=%s", entry_kind(e), log_q(entry_name(e)));
+		machine_retire(e->m);
 	}
 	d->cur = gen;
+	d->env.server = nc->server;
+	d->env.retries = nc->retries;
 	/* (TAILQ_INSERT_TAIL evaluates its element more than once.) */
 	for (i = 0; i < nc->ndevices + nc->ngroups; i++) {
 		if (i < nc->ndevices ? kept_dev[i] : kept_grp[i - nc->ndevices])
 			continue;
-		m = i < nc->ndevices
-		        ? machine_new(gen, &nc->devices[i], NULL)
-		        : machine_new(gen, NULL, &nc->groups[i - nc->ndevices]);
-		TAILQ_INSERT_TAIL(&d->waiting, m, entry);
+		e = i < nc->ndevices
+		        ? entry_new(gen, &nc->devices[i], NULL)
+		        : entry_new(gen, NULL, &nc->groups[i - nc->ndevices]);
+		TAILQ_INSERT_TAIL(&d->waiting, e, link);
 		nnew++;
 	}
 	free(kept_dev);
@@ -613,8 +425,9 @@ reload(struct daemon *d)
 	log_info("Configuration reloaded",
 	         "unchanged=%zu stopping=%zu starting=%zu", nkept, nretired,
 	         nnew);
-	notify_ready("Updating %zu devices and %zu groups", nc->ndevices,
-	             nc->ngroups);
+	notify_ready("Updating %zu device%s and %zu group%s", nc->ndevices,
+	             nc->ndevices == 1 ? "" : "s", nc->ngroups,
+	             nc->ngroups == 1 ? "" : "s");
 	event_active(d->sweep_ev, EV_TIMEOUT, 0);
 }
 
@@ -646,7 +459,7 @@ on_signal(evutil_socket_t sig, short ev, void *arg)
 	struct daemon *d = arg;
 	struct timeval tv = {DAEMON_STOP_MS / 1000,
 	                     (DAEMON_STOP_MS % 1000) * 1000};
-	struct machine *m;
+	struct entry *e;
 
 	(void)ev;
 	if (d->stopping) {
@@ -659,28 +472,43 @@ on_signal(evutil_socket_t sig, short ev, void *arg)
 	d->stopping = true;
 	d->once_failed = true;
 	evtimer_add(d->stop_ev, &tv);
-	TAILQ_FOREACH(m, &d->machines, entry)
-	{
-		if (m->u != NULL)
-			update_dev_stop(m->u);
-		else
-			group_stop(m->g);
-	}
-	daemon_check_idle(d);
+	TAILQ_FOREACH(e, &d->entries, link)
+	if (e->m != NULL)
+		machine_stop(e->m);
+	on_machine_idle(d);
 }
 
 /* --- set-up and teardown ------------------------------------------------- */
 
-/* state_dir and the workers' empty chroot directory. */
+/*
+ * state_dir, locked for this daemon alone, and the workers' empty chroot
+ * directory.
+ */
 static int
 make_dirs(struct daemon *d)
 {
-	const char *state_dir = daemon_config(d)->state_dir;
+	const char *state_dir = cur_config(d)->state_dir;
+	char *path, err[400];
 	struct stat st;
+	pid_t holder;
 
 	if (mkdir(state_dir, 0700) == -1 && errno != EEXIST) {
 		log_err("Cannot create the state directory", "path=%s",
 		        log_q(state_dir));
+		return -1;
+	}
+	xasprintf(&path, "%s/lock", state_dir);
+	d->lock_fd = lock_file(path, &holder, err, sizeof(err));
+	free(path);
+	if (d->lock_fd == -1) {
+		if (holder != 0)
+			log_errx("Another daemon uses this state directory",
+			         "state_dir=%s pid=%d", log_q(state_dir),
+			         (int)holder);
+		else
+			log_errx("Cannot lock the state directory",
+			         "state_dir=%s error=%s", log_q(state_dir),
+			         log_q(err));
 		return -1;
 	}
 	xasprintf(&d->chroot_dir, "%s/empty", state_dir);
@@ -705,16 +533,13 @@ add_signal(struct daemon *d, struct event **ev, int sig, event_callback_fn fn)
 	return 0;
 }
 
+/* Journal, spool, loop, RDFM client, verify key, timers. */
 static int
-setup(struct daemon *d)
+setup_services(struct daemon *d)
 {
-	const struct config *c = daemon_config(d);
-	struct machine *m;
+	const struct config *c = cur_config(d);
 	char err[512];
-	size_t i;
 
-	if (make_dirs(d) == -1)
-		return -1;
 	if (journal_open(c->state_dir, err, sizeof(err)) == -1) {
 		log_errx("Cannot open the journal", "error=%s", log_q(err));
 		return -1;
@@ -734,6 +559,8 @@ setup(struct daemon *d)
 		         log_q(err));
 		return -1;
 	}
+	rdfm_client_set_download_limits(
+	    d->rdfm, (long long)c->download_min_rate, c->download_grace_ms);
 	if (c->artifact_verify_key != NULL &&
 	    (d->verify_key = artifact_key_load(c->artifact_verify_key, err,
 	                                       sizeof(err))) == NULL) {
@@ -746,26 +573,75 @@ setup(struct daemon *d)
 		log_errx("Cannot create the daemon's timers", NULL);
 		return -1;
 	}
-	if (c->metrics != NULL) {
-		if ((d->metrics = metrics_start(d->base, c->metrics, collect, d,
-		                                err, sizeof(err))) == NULL) {
-			log_errx("Cannot serve metrics", "error=%s",
-			         log_q(err));
-			return -1;
-		}
-		log_info("Serving /metrics and /status", "listen=%s port=%d",
-		         log_q(c->metrics), metrics_port(d->metrics));
+	return 0;
+}
+
+static int
+setup_metrics(struct daemon *d)
+{
+	const struct config *c = cur_config(d);
+	char err[512];
+
+	if (c->metrics == NULL)
+		return 0;
+	if ((d->metrics = metrics_start(d->base, c->metrics, collect, d, err,
+	                                sizeof(err))) == NULL) {
+		log_errx("Cannot serve metrics", "error=%s", log_q(err));
+		return -1;
 	}
+	log_info("Serving /metrics and /status", "listen=%s port=%d",
+	         log_q(c->metrics), metrics_port(d->metrics));
+	return 0;
+}
+
+/* The workers, their links, and what every machine shares. */
+static void
+setup_env(struct daemon *d)
+{
+	const struct config *c = cur_config(d);
+	struct links_opts lo;
+
 	d->ws = workers_new(d->base);
-	/* Devices first, then groups (group.c), each with its worker(s). */
+	memset(&lo, 0, sizeof(lo));
+	lo.user = c->user;
+	lo.chroot_dir = d->chroot_dir;
+	lo.retries = LINK_RETRIES;
+	d->links = links_new(d->ws, &lo);
+	d->env.base = d->base;
+	d->env.rdfm = d->rdfm;
+	d->env.spool = d->spool;
+	d->env.verify_key = d->verify_key;
+	d->env.links = d->links;
+	d->env.server = c->server;
+	d->env.state_dir = c->state_dir;
+	d->env.retries = c->retries;
+	d->env.once = d->once;
+	d->env.idle = on_machine_idle;
+	d->env.cycle_done = on_cycle_done;
+	d->env.arg = d;
+}
+
+static int
+setup(struct daemon *d)
+{
+	const struct config *c = cur_config(d);
+	struct entry *e;
+	char err[512];
+	size_t i;
+
+	if (make_dirs(d) == -1 || setup_services(d) == -1 ||
+	    setup_metrics(d) == -1)
+		return -1;
+	setup_env(d);
+	/* Devices first, then groups, each with its link(s). */
 	for (i = 0; i < c->ndevices + c->ngroups; i++) {
-		m = i < c->ndevices ? machine_new(d->cur, &c->devices[i], NULL)
-		                    : machine_new(d->cur, NULL,
-		                                  &c->groups[i - c->ndevices]);
-		TAILQ_INSERT_TAIL(&d->machines, m, entry);
-		if (machine_start(d, m, err, sizeof(err)) == -1) {
+		e = i < c->ndevices
+		        ? entry_new(d->cur, &c->devices[i], NULL)
+		        : entry_new(d->cur, NULL, &c->groups[i - c->ndevices]);
+		TAILQ_INSERT_TAIL(&d->entries, e, link);
+		if (entry_start(d, e, err, sizeof(err)) == -1) {
 			log_errx("Cannot start", "%s=%s error=%s",
-			         machine_kind(m), log_q(machine_name(m)),
+			         entry_kind(e), log_q(entry_name(e)),
 			         log_q(err));
 			return -1;
 		}
@@ -790,26 +666,22 @@ free_event(struct event *ev)
 static void
 teardown(struct daemon *d)
 {
-	struct machine *m;
-	size_t i;
+	struct entry *e;
 
-	d->tearing_down = true;
 	notify_watchdog_stop();
-	while ((m = TAILQ_FIRST(&d->waiting)) != NULL) {
-		TAILQ_REMOVE(&d->waiting, m, entry);
-		machine_free(d, m);
+	while ((e = TAILQ_FIRST(&d->waiting)) != NULL) {
+		TAILQ_REMOVE(&d->waiting, e, link);
+		entry_free(d, e);
 	}
-	while ((m = TAILQ_FIRST(&d->machines)) != NULL) {
-		TAILQ_REMOVE(&d->machines, m, entry);
-		machine_free(d, m);
+	while ((e = TAILQ_FIRST(&d->entries)) != NULL) {
+		TAILQ_REMOVE(&d->entries, e, link);
+		entry_free(d, e);
 	}
 	if (d->metrics != NULL)
 		metrics_free(d->metrics);
+	links_free(d->links);
 	if (d->ws != NULL)
 		workers_free(d->ws);
-	for (i = 0; i < d->nlinks; i++)
-		free(d->links[i].key);
-	free(d->links);
 	EVP_PKEY_free(d->verify_key);
 	if (d->rdfm != NULL)
 		rdfm_client_free(d->rdfm);
@@ -825,6 +697,8 @@ teardown(struct daemon *d)
 	if (d->base != NULL)
 		event_base_free(d->base);
 	free(d->chroot_dir);
+	if (d->lock_fd != -1)
+		close(d->lock_fd);
 	config_free(d->cur->c);
 	free(d->cur);
 }
@@ -837,22 +711,26 @@ daemon_run(struct config *c, bool once, daemon_reload_fn reload_fn)
 	int rc = 0;
 
 	memset(&d, 0, sizeof(d));
+	d.lock_fd = -1;
 	d.cur = xcalloc(1, sizeof(*d.cur));
 	d.cur->c = c;
 	d.once = once;
 	d.reload = reload_fn;
-	TAILQ_INIT(&d.machines);
+	TAILQ_INIT(&d.entries);
 	TAILQ_INIT(&d.waiting);
-	/* A worker or server that goes away must not kill us. */
+	/* A worker or server that goes away must not kill us; a file size
+	 * limit is a failed write, retried, not the end of the daemon. */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 	if (setup(&d) == -1) {
 		teardown(&d);
 		return 1;
 	}
 	log_info("Daemon started", "devices=%zu groups=%zu once=%s",
 	         c->ndevices, c->ngroups, once ? "true" : "false");
-	notify_ready("Updating %zu devices and %zu groups", c->ndevices,
-	             c->ngroups);
+	notify_ready("Updating %zu device%s and %zu group%s", c->ndevices,
+	             c->ndevices == 1 ? "" : "s", c->ngroups,
+	             c->ngroups == 1 ? "" : "s");
 	notify_watchdog_start(d.base);
 	d.once_pending = c->ndevices + c->ngroups;
 	if (!(once && d.once_pending == 0))

@@ -16,13 +16,18 @@
 
 #include "journal.h"
 #include "log.h"
+#include "util.h"
 #include "xmalloc.h"
 
 #define JOURNAL_FORMAT   1
 #define JOURNAL_FILE_MAX (256 * 1024)
 
+/*
+ * The directory is opened for each operation rather than held: no
+ * descriptor stays open while nothing is written, and a directory that
+ * was removed or replaced under a running daemon is made again.
+ */
 static char *journal_dir;
-static int journal_dirfd = -1;
 
 static const char *phase_names[JP__COUNT] = {
     [JP_IDLE] = "idle",
@@ -57,89 +62,71 @@ journal_phase_parse(const char *s, enum journal_phase *p)
 	return -1;
 }
 
+/* The directory, made again when it went away; -1 with err. */
+static int
+dir_open(char *err, size_t errcap)
+{
+	int fd;
+
+	if (journal_dir == NULL) {
+		snprintf(err, errcap, "journal is not open");
+		return -1;
+	}
+	fd = open(journal_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT && mkdir(journal_dir, 0700) == 0)
+		fd = open(journal_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		snprintf(err, errcap, "cannot open %s: %s", journal_dir,
+		         strerror(errno));
+	return fd;
+}
+
 int
 journal_open(const char *state_dir, char *err, size_t errcap)
 {
-	char *dir;
+	int fd;
 
 	journal_close();
-	xasprintf(&dir, "%s/journal", state_dir);
 	if (mkdir(state_dir, 0700) == -1 && errno != EEXIST) {
 		snprintf(err, errcap, "cannot create state directory %s: %s",
 		         state_dir, strerror(errno));
-		free(dir);
 		return -1;
 	}
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		snprintf(err, errcap, "cannot create %s: %s", dir,
+	xasprintf(&journal_dir, "%s/journal", state_dir);
+	if (mkdir(journal_dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errcap, "cannot create %s: %s", journal_dir,
 		         strerror(errno));
-		free(dir);
+		journal_close();
 		return -1;
 	}
-	journal_dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (journal_dirfd == -1) {
-		snprintf(err, errcap, "cannot open %s: %s", dir,
-		         strerror(errno));
-		free(dir);
+	if ((fd = dir_open(err, errcap)) == -1) {
+		journal_close();
 		return -1;
 	}
-	journal_dir = dir;
+	close(fd);
 	return 0;
 }
 
 void
 journal_close(void)
 {
-	if (journal_dirfd != -1)
-		close(journal_dirfd);
-	journal_dirfd = -1;
 	free(journal_dir);
 	journal_dir = NULL;
 }
 
 /*
  * File name for kind/id: ids are free text (MAC addresses, names), so
- * anything outside [A-Za-z0-9._-] is written as %XX; this is injective.
+ * they are escaped (name_escape); the result is injective.
  */
 static char *
 entry_name(const char *kind, const char *id)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t len = strlen(id), i, n = 0;
-	char *name = xmalloc(strlen(kind) + 1 + len * 3 + sizeof(".json"));
+	char *prefix, *name;
 
-	n = (size_t)sprintf(name, "%s-", kind);
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)id[i];
-
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		    c == '-') {
-			if (c == '.' && i == 0) /* never a hidden or dot name */
-				goto escape;
-			name[n++] = (char)c;
-			continue;
-		}
-	escape:
-		name[n++] = '%';
-		name[n++] = hex[c >> 4];
-		name[n++] = hex[c & 15];
-	}
-	strcpy(name + n, ".json");
+	xasprintf(&prefix, "%s-", kind);
+	name = name_escape(prefix, id, ".json");
+	free(prefix);
 	return name;
-}
-
-static void
-hash_to_hex(const uint8_t *h, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < JOURNAL_HASH_LEN; i++) {
-		out[2 * i] = hex[h[i] >> 4];
-		out[2 * i + 1] = hex[h[i] & 15];
-	}
-	out[2 * JOURNAL_HASH_LEN] = '\0';
 }
 
 static int
@@ -191,12 +178,12 @@ entry_to_json(const char *kind, const char *id, const struct journal_entry *e)
 		    m, "phase",
 		    json_object_new_string(journal_phase_name(jm->phase)));
 		if (jm->has_old_hash) {
-			hash_to_hex(jm->old_hash, hex);
+			hex_encode(jm->old_hash, JOURNAL_HASH_LEN, hex);
 			json_object_object_add(m, "old_hash",
 			                       json_object_new_string(hex));
 		}
 		if (jm->has_new_hash) {
-			hash_to_hex(jm->new_hash, hex);
+			hex_encode(jm->new_hash, JOURNAL_HASH_LEN, hex);
 			json_object_object_add(m, "new_hash",
 			                       json_object_new_string(hex));
 		}
@@ -214,24 +201,21 @@ journal_write(const char *kind, const char *id, const struct journal_entry *e,
 	const char *text;
 	json_object *o;
 	size_t len, off = 0;
-	int fd, ret = -1;
+	int fd, dirfd, ret = -1;
 
-	if (journal_dirfd == -1) {
-		snprintf(err, errcap, "journal is not open");
-		return -1;
-	}
 	if (e->nmembers > JOURNAL_MAX_MEMBERS) {
 		snprintf(err, errcap, "journal entry has too many members");
 		return -1;
 	}
+	if ((dirfd = dir_open(err, errcap)) == -1)
+		return -1;
 	name = entry_name(kind, id);
 	xasprintf(&tmp, ".%s.tmp", name);
 	o = entry_to_json(kind, id, e);
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	len = strlen(text);
 
-	fd = openat(journal_dirfd, tmp,
-	            O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd == -1) {
 		snprintf(err, errcap, "cannot create %s/%s: %s", journal_dir,
 		         tmp, strerror(errno));
@@ -246,7 +230,7 @@ journal_write(const char *kind, const char *id, const struct journal_entry *e,
 			snprintf(err, errcap, "cannot write %s/%s: %s",
 			         journal_dir, tmp, strerror(errno));
 			close(fd);
-			unlinkat(journal_dirfd, tmp, 0);
+			unlinkat(dirfd, tmp, 0);
 			goto out;
 		}
 		off += (size_t)n;
@@ -254,22 +238,23 @@ journal_write(const char *kind, const char *id, const struct journal_entry *e,
 	if (fsync(fd) == -1 || close(fd) == -1) {
 		snprintf(err, errcap, "cannot sync %s/%s: %s", journal_dir, tmp,
 		         strerror(errno));
-		unlinkat(journal_dirfd, tmp, 0);
+		unlinkat(dirfd, tmp, 0);
 		goto out;
 	}
-	if (renameat(journal_dirfd, tmp, journal_dirfd, name) == -1) {
+	if (renameat(dirfd, tmp, dirfd, name) == -1) {
 		snprintf(err, errcap, "cannot rename %s/%s: %s", journal_dir,
 		         tmp, strerror(errno));
-		unlinkat(journal_dirfd, tmp, 0);
+		unlinkat(dirfd, tmp, 0);
 		goto out;
 	}
-	if (fsync(journal_dirfd) == -1) {
+	if (fsync(dirfd) == -1) {
 		snprintf(err, errcap, "cannot sync %s: %s", journal_dir,
 		         strerror(errno));
 		goto out;
 	}
 	ret = 0;
 out:
+	close(dirfd);
 	json_object_put(o);
 	free(tmp);
 	free(name);
@@ -395,14 +380,13 @@ journal_read(const char *kind, const char *id, struct journal_entry *e,
 	struct stat st;
 	ssize_t n;
 	size_t off = 0;
-	int fd, ret = -1;
+	int fd, dirfd, ret = -1;
 
-	if (journal_dirfd == -1) {
-		snprintf(err, errcap, "journal is not open");
+	if ((dirfd = dir_open(err, errcap)) == -1)
 		return -1;
-	}
 	name = entry_name(kind, id);
-	fd = openat(journal_dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	close(dirfd);
 	if (fd == -1) {
 		if (errno == ENOENT)
 			ret = 1;
@@ -461,22 +445,21 @@ int
 journal_remove(const char *kind, const char *id, char *err, size_t errcap)
 {
 	char *name;
-	int ret = 0;
+	int dirfd, ret = 0;
 
-	if (journal_dirfd == -1) {
-		snprintf(err, errcap, "journal is not open");
+	if ((dirfd = dir_open(err, errcap)) == -1)
 		return -1;
-	}
 	name = entry_name(kind, id);
-	if (unlinkat(journal_dirfd, name, 0) == -1 && errno != ENOENT) {
+	if (unlinkat(dirfd, name, 0) == -1 && errno != ENOENT) {
 		snprintf(err, errcap, "cannot remove %s/%s: %s", journal_dir,
 		         name, strerror(errno));
 		ret = -1;
-	} else if (fsync(journal_dirfd) == -1) {
+	} else if (fsync(dirfd) == -1) {
 		snprintf(err, errcap, "cannot sync %s: %s", journal_dir,
 		         strerror(errno));
 		ret = -1;
 	}
+	close(dirfd);
 	free(name);
 	return ret;
 }

@@ -16,6 +16,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include "keys.h"
@@ -331,6 +332,187 @@ keys_load_or_generate(const char *path, bool *generated, char *err,
 	*generated = true;
 	log_info("Generated device key", "path=%s bits=%d", log_q(path),
 	         KEYS_RSA_BITS);
+	return pkey;
+}
+
+/* --- which keys this client has used ------------------------------------- */
+
+#define IDENTITY_DIR "identity"
+
+static void
+hex(const unsigned char *in, size_t n, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", in[i]);
+}
+
+/* state_dir/identity/<sha256 of the key's path>: the path is its name. */
+static char *
+record_path(const char *state_dir, const char *path)
+{
+	unsigned char md[32];
+	char h[65], *s;
+
+	SHA256((const unsigned char *)path, strlen(path), md);
+	hex(md, sizeof(md), h);
+	xasprintf(&s, "%s/" IDENTITY_DIR "/%s", state_dir, h);
+	return s;
+}
+
+/* The SHA-256 of the public key, as hex: what identifies the device. */
+static int
+key_fingerprint(EVP_PKEY *key, char out[65])
+{
+	unsigned char *der = NULL, md[32];
+	int len;
+
+	if ((len = i2d_PUBKEY(key, &der)) <= 0) {
+		ERR_clear_error();
+		return -1;
+	}
+	SHA256(der, (size_t)len, md);
+	OPENSSL_free(der);
+	hex(md, sizeof(md), out);
+	return 0;
+}
+
+enum keys_presence
+keys_presence(const char *state_dir, const char *path)
+{
+	struct stat st;
+	char *rec;
+	int known;
+
+	if (lstat(path, &st) == 0 || errno != ENOENT)
+		return KEYS_PRESENT;
+	rec = record_path(state_dir, path);
+	known = lstat(rec, &st) == 0;
+	free(rec);
+	return known ? KEYS_DISAPPEARED : KEYS_FIRST_START;
+}
+
+/* The fingerprint stored in a record, or "" when there is none. */
+static void
+read_record(const char *rec, char fp[65])
+{
+	char buf[PATH_MAX + 128], *nl;
+	size_t n;
+	FILE *f;
+
+	fp[0] = '\0';
+	if ((f = fopen(rec, "re")) == NULL)
+		return;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* "path\nfingerprint\n" */
+	if ((nl = strchr(buf, '\n')) != NULL && strlen(nl + 1) >= 64) {
+		memcpy(fp, nl + 1, 64);
+		fp[64] = '\0';
+	}
+}
+
+int
+keys_remember(const char *state_dir, const char *path, EVP_PKEY *key, char *err,
+              size_t errcap)
+{
+	char fp[65], old[65], *rec, *dir, *tmp, *body;
+	int fd, rc = -1;
+
+	if (key_fingerprint(key, fp) == -1) {
+		snprintf(err, errcap,
+		         "%s: cannot compute the key's fingerprint", path);
+		return -1;
+	}
+	rec = record_path(state_dir, path);
+	read_record(rec, old);
+	if (strcmp(old, fp) == 0) {
+		free(rec);
+		return 0;
+	}
+	if (old[0] != '\0')
+		log_warnx("Device key differs from the one used before; the "
+		          "server sees a new identity",
+		          "path=%s", log_q(path));
+	xasprintf(&dir, "%s/" IDENTITY_DIR, state_dir);
+	xasprintf(&tmp, "%s.tmp.XXXXXX", rec);
+	xasprintf(&body, "%s\n%s\n", path, fp);
+	if (make_dirs(dir, err, errcap) == -1)
+		goto out;
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1 || fchmod(fd, 0600) == -1 ||
+	    write_all(fd, body, strlen(body)) == -1 || fsync(fd) == -1) {
+		snprintf(err, errcap, "%s: cannot record the key in use: %s",
+		         dir, strerror(errno));
+		if (fd != -1) {
+			close(fd);
+			unlink(tmp);
+		}
+		goto out;
+	}
+	close(fd);
+	if (rename(tmp, rec) == -1) {
+		snprintf(err, errcap, "%s: cannot record the key in use: %s",
+		         rec, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(body);
+	free(tmp);
+	free(dir);
+	free(rec);
+	return rc;
+}
+
+/* path is key_dir/NAME with NAME a plain file name. */
+static bool
+inside_key_dir(const char *key_dir, const char *path)
+{
+	size_t n = strlen(key_dir);
+	const char *name = path + n + 1;
+
+	return strncmp(path, key_dir, n) == 0 && path[n] == '/' &&
+	       name[0] != '\0' && strchr(name, '/') == NULL &&
+	       strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+EVP_PKEY *
+keys_load_for_device(const char *state_dir, const char *key_dir,
+                     const char *path, bool *generated, char *err,
+                     size_t errcap)
+{
+	EVP_PKEY *pkey;
+	char *rec;
+
+	*generated = false;
+	if (!inside_key_dir(key_dir, path)) {
+		snprintf(err, errcap,
+		         "%s: not a file directly inside key_dir %s; keys are "
+		         "never read or written elsewhere",
+		         path, key_dir);
+		return NULL;
+	}
+	if (keys_presence(state_dir, path) == KEYS_DISAPPEARED) {
+		rec = record_path(state_dir, path);
+		snprintf(err, errcap,
+		         "%s: the key file this device used has disappeared; "
+		         "restore it from a backup (a new key would be a new, "
+		         "unapproved identity on the server), or delete %s to "
+		         "start over with a new identity",
+		         path, rec);
+		free(rec);
+		return NULL;
+	}
+	if ((pkey = keys_load_or_generate(path, generated, err, errcap)) ==
+	    NULL)
+		return NULL;
+	if (keys_remember(state_dir, path, pkey, err, errcap) == -1) {
+		EVP_PKEY_free(pkey);
+		return NULL;
+	}
 	return pkey;
 }
 

@@ -28,14 +28,52 @@ EVP_PKEY *keys_load(const char *path, char *err, size_t errcap);
 EVP_PKEY *keys_load_or_generate(const char *path, bool *generated, char *err,
                                 size_t errcap);
 
+/*
+ * A key is generated once, at the first start of a device that has none.
+ * The client remembers every key it has used (state_dir/identity/, one
+ * small record per key file): a key file that is missing but remembered
+ * has disappeared, and a new key would make the device a new, unapproved
+ * identity on the server while the old one may still be in use.
+ */
+enum keys_presence {
+	KEYS_PRESENT,     /* the file exists (usable or not: keys_load says) */
+	KEYS_FIRST_START, /* no file, never used here: generate one */
+	KEYS_DISAPPEARED, /* no file, but this client has used it */
+};
+
+/*
+ * What is at path, a key file inside key_dir.  A missing file whose record
+ * cannot be read (state_dir not readable by this user) counts as a first
+ * start: only the daemon's own view, with its state_dir, decides.
+ */
+enum keys_presence keys_presence(const char *state_dir, const char *path);
+
+/*
+ * Record that the key at path is in use.  A record for another key at the
+ * same path is replaced with a warning: the server will see a new identity.
+ * 0, or -1 with err.
+ */
+int keys_remember(const char *state_dir, const char *path, EVP_PKEY *key,
+                  char *err, size_t errcap);
+
+/*
+ * The daemon's start: load the key at path, which must be a file directly
+ * inside key_dir; generate it only at a first start (keys_presence), and
+ * remember it either way.  A disappeared key is an error naming the file
+ * and what to do.  *generated tells whether it is new.
+ */
+EVP_PKEY *keys_load_for_device(const char *state_dir, const char *key_dir,
+                               const char *path, bool *generated, char *err,
+                               size_t errcap);
+
 /* SHA-256, PKCS#1 v1.5.  0 on success; the caller frees *sig with free(). */
 int keys_sign(EVP_PKEY *key, const void *data, size_t len, unsigned char **sig,
               size_t *siglen);
 
 /*
- * The public key exactly as the Go client sends it (PROTOCOLS.md §1):
- * PKCS#1 RSAPublicKey DER under a "PUBLIC KEY" label, 64-character lines,
- * trailing newline.  The caller frees it with free().  NULL on error.
+ * The public key exactly as the Go client sends it (docs/design.md "RDFM device
+ * API"): PKCS#1 RSAPublicKey DER under a "PUBLIC KEY" label, 64-character
+ * lines, trailing newline.  The caller frees it with free().  NULL on error.
  */
 char *keys_public_pem(EVP_PKEY *key);
 

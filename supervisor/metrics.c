@@ -10,16 +10,20 @@
 #include <netinet/in.h>
 
 #include <inttypes.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <json-c/json.h>
 
+#include "config.h"
 #include "log.h"
 #include "metrics.h"
 #include "xmalloc.h"
@@ -34,11 +38,34 @@ static const enum stats_check all_checks[] = {
     STATS_CHECK_ERROR,
 };
 
+struct mconn;
+
 struct metrics {
 	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
 	int port;
 	metrics_collect_fn collect;
 	void *arg;
+	/* Connections open, and what bounds them. */
+	struct mconn *conns;
+	struct event *sweep_ev;
+	unsigned int nconns, max_conns;
+	int lifetime_s;
+	bool paused;
+	struct timespec last_warned;
+};
+
+/*
+ * One connection.  We hold a reference to its bufferevent: when evhttp is
+ * done with it (bufferevent_free() clears its callbacks), the socket stays
+ * ours until the sweep sees that and lets it go, so we always know how
+ * many are open.
+ */
+struct mconn {
+	struct mconn *next;
+	struct bufferevent *bev;
+	struct timespec born;
+	bool expired;
 };
 
 const char *
@@ -229,6 +256,10 @@ prom_updates(struct evbuffer *b, const struct metrics_snapshot *s)
 			           &s->v[i], "phase", f->phase);
 			evbuffer_add_printf(b, "%" PRIu64 "\n", f->n);
 		}
+	prom_counter(b, s, "rdfm_mcumgr_local_failures_total",
+	             "failures of this host (journal not writable, disk full, "
+	             "no descriptors): retried, never counted as attempts",
+	             offsetof(struct board_stats, local_failures));
 	prom_counter(b, s, "rdfm_mcumgr_uploaded_bytes_total",
 	             "image bytes uploaded in finished uploads",
 	             offsetof(struct board_stats, bytes_uploaded));
@@ -307,6 +338,10 @@ entry_json(const struct metrics_entry *e)
 		    f, st->failures[k].phase,
 		    json_object_new_uint64(st->failures[k].n));
 	json_object_object_add(o, "failures", f);
+	json_object_object_add(o, "local_failures",
+	                       json_object_new_uint64(st->local_failures));
+	json_object_object_add(o, "last_error",
+	                       json_str_or_null(st->last_error));
 	json_object_object_add(o, "bytes_uploaded",
 	                       json_object_new_uint64(st->bytes_uploaded));
 	json_object_object_add(o, "last_upload_rate",
@@ -421,106 +456,114 @@ on_request(struct evhttp_request *req, void *arg)
 	metrics_snapshot_clear(&s);
 }
 
-static bool
-is_loopback(const struct sockaddr *sa)
-{
-	const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+/* --- connections ---------------------------------------------------------- */
 
-	if (sa->sa_family == AF_INET)
-		return (ntohl(in4->sin_addr.s_addr) >> 24) == 127;
-	if (sa->sa_family == AF_INET6)
-		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
-		       (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
-		        in6->sin6_addr.s6_addr[12] == 127);
-	return false;
+/* How often connections evhttp has finished with are released. */
+#define SWEEP_MS 250
+/* Input a connection may hold: requests are small (headers 8 KiB). */
+#define CONN_READ_MAX (64 * 1024)
+
+/*
+ * A flood of idle connections must not take the daemon's descriptors or
+ * its loop: at max_conns the listener stops accepting (the kernel queues
+ * the rest, at no cost to us) until one ends; evhttp closes a connection
+ * idle for METRICS_IDLE_S, and none lives past its lifetime.
+ */
+static void
+listener_pause(struct metrics *m, bool pause)
+{
+	struct evconnlistener *l = evhttp_bound_socket_get_listener(m->bound);
+	struct timespec now;
+
+	if (m->paused == pause)
+		return;
+	m->paused = pause;
+	if (!pause) {
+		evconnlistener_enable(l);
+		return;
+	}
+	evconnlistener_disable(l);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (m->last_warned.tv_sec == 0 ||
+	    now.tv_sec - m->last_warned.tv_sec >= 60) {
+		m->last_warned = now;
+		log_warnx("Status and metrics: connection limit reached; new "
+		          "connections wait",
+		          "limit=%u", m->max_conns);
+	}
 }
 
-/* "host:port" or "[v6]:port" into host and port strings. */
-static int
-split_listen(const char *listen, char *host, size_t hcap, char *port,
-             size_t pcap, char *err, size_t errcap)
+/* Whether evhttp has let the connection go (its callbacks are cleared). */
+static bool
+conn_released(const struct mconn *c)
 {
-	const char *colon, *h = listen, *end;
-	size_t hl;
+	bufferevent_event_cb ecb = NULL;
 
-	if (listen[0] == '[') {
-		if ((end = strchr(listen, ']')) == NULL || end[1] != ':') {
-			snprintf(err, errcap,
-			         "metrics \"%s\": expected [IPv6]:port",
-			         listen);
-			return -1;
-		}
-		h = listen + 1;
-		hl = (size_t)(end - h);
-		colon = end + 1;
-	} else {
-		if ((colon = strrchr(listen, ':')) == NULL) {
-			snprintf(err, errcap,
-			         "metrics \"%s\": expected host:port, e.g. "
-			         "127.0.0.1:9464",
-			         listen);
-			return -1;
-		}
-		hl = (size_t)(colon - listen);
-	}
-	if (hl == 0 || hl >= hcap || strlen(colon + 1) == 0 ||
-	    strlen(colon + 1) >= pcap) {
-		snprintf(err, errcap,
-		         "metrics \"%s\": host or port empty or too long",
-		         listen);
-		return -1;
-	}
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	snprintf(port, pcap, "%s", colon + 1);
-	return 0;
+	bufferevent_getcb(c->bev, NULL, NULL, &ecb, NULL);
+	return ecb == NULL;
 }
 
 /*
- * The numeric address to bind: every address host resolves to must be
- * loopback, or a name like "metrics.example" could expose the pages.
+ * Release what evhttp is done with (our reference was the last: the
+ * socket closes), and end what has lived too long: evhttp takes a
+ * timeout event for an idle one and frees it.
  */
-static int
-loopback_address(const char *listen, char *addr, size_t acap, char *port,
-                 size_t pcap, char *err, size_t errcap)
+static void
+on_sweep(evutil_socket_t fd, short what, void *arg)
 {
-	struct addrinfo hints, *res, *ai;
-	char host[256];
-	int r;
+	struct metrics *m = arg;
+	struct mconn **pp = &m->conns, *c;
+	struct timeval tv = {0, SWEEP_MS * 1000};
+	struct timespec now;
 
-	if (split_listen(listen, host, sizeof(host), port, pcap, err, errcap) ==
-	    -1)
-		return -1;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
-		snprintf(err, errcap, "metrics \"%s\": %s", listen,
-		         gai_strerror(r));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next)
-		if (!is_loopback(ai->ai_addr)) {
-			snprintf(
-			    err, errcap,
-			    "metrics \"%s\": %s is not a loopback address; "
-			    "the status pages have no authentication, so "
-			    "they are served on loopback only (e.g. "
-			    "127.0.0.1:9464)",
-			    listen, host);
-			freeaddrinfo(res);
-			return -1;
+	(void)fd;
+	(void)what;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	while ((c = *pp) != NULL) {
+		if (conn_released(c)) {
+			*pp = c->next;
+			bufferevent_decref(c->bev);
+			free(c);
+			m->nconns--;
+			continue;
 		}
-	r = getnameinfo(res->ai_addr, res->ai_addrlen, addr, (socklen_t)acap,
-	                NULL, 0, NI_NUMERICHOST);
-	freeaddrinfo(res);
-	if (r != 0) {
-		snprintf(err, errcap, "metrics \"%s\": %s", listen,
-		         gai_strerror(r));
-		return -1;
+		if (!c->expired &&
+		    now.tv_sec - c->born.tv_sec >= m->lifetime_s) {
+			c->expired = true;
+			bufferevent_trigger_event(
+			    c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
+		}
+		pp = &c->next;
 	}
-	return 0;
+	if (m->nconns < m->max_conns)
+		listener_pause(m, false);
+	if (m->conns != NULL)
+		evtimer_add(m->sweep_ev, &tv);
+}
+
+/* evhttp asks for each new connection's bufferevent. */
+static struct bufferevent *
+conn_new(struct event_base *base, void *arg)
+{
+	struct metrics *m = arg;
+	struct timeval tv = {0, SWEEP_MS * 1000};
+	struct mconn *c;
+
+	c = xcalloc(1, sizeof(*c));
+	if ((c->bev = bufferevent_socket_new(base, -1,
+	                                     BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		fatalx("cannot set up a metrics connection", NULL);
+	bufferevent_incref(c->bev);
+	/* Once evhttp lets go, nothing reads far ahead of the sweep. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_READ_MAX);
+	clock_gettime(CLOCK_MONOTONIC, &c->born);
+	c->next = m->conns;
+	m->conns = c;
+	if (++m->nconns >= m->max_conns)
+		listener_pause(m, true);
+	if (!evtimer_pending(m->sweep_ev, NULL))
+		evtimer_add(m->sweep_ev, &tv);
+	return c->bev;
 }
 
 struct metrics *
@@ -534,13 +577,17 @@ metrics_start(struct event_base *base, const char *listen,
 	char addr[INET6_ADDRSTRLEN + 8], port[16], bound[INET6_ADDRSTRLEN];
 	long pn;
 
-	if (loopback_address(listen, addr, sizeof(addr), port, sizeof(port),
-	                     err, errcap) == -1)
+	if (config_listen_address(listen, addr, sizeof(addr), port,
+	                          sizeof(port), err, errcap) == -1)
 		return NULL;
 	pn = strtol(port, NULL, 10);
 	m = xcalloc(1, sizeof(*m));
 	m->collect = fn;
 	m->arg = arg;
+	m->max_conns = METRICS_MAX_CONNS;
+	m->lifetime_s = METRICS_CONN_LIFETIME_S;
+	if ((m->sweep_ev = evtimer_new(base, on_sweep, m)) == NULL)
+		fatalx("cannot create the metrics timer", NULL);
 	if ((m->http = evhttp_new(base)) == NULL)
 		fatalx("cannot create the metrics HTTP server", NULL);
 	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
@@ -548,7 +595,8 @@ metrics_start(struct event_base *base, const char *listen,
 	/* Requests are tiny; anything large is not for us. */
 	evhttp_set_max_headers_size(m->http, 8192);
 	evhttp_set_max_body_size(m->http, 1024);
-	evhttp_set_timeout(m->http, 10);
+	evhttp_set_timeout(m->http, METRICS_IDLE_S);
+	evhttp_set_bevcb(m->http, conn_new, m);
 	if ((bs = evhttp_bind_socket_with_handle(m->http, addr,
 	                                         (ev_uint16_t)pn)) == NULL) {
 		snprintf(err, errcap, "metrics \"%s\": cannot listen on %s:%ld",
@@ -556,6 +604,7 @@ metrics_start(struct event_base *base, const char *listen,
 		metrics_free(m);
 		return NULL;
 	}
+	m->bound = bs;
 	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss,
 	                &sl) == 0 &&
 	    getnameinfo((struct sockaddr *)&ss, sl, bound, sizeof(bound), port,
@@ -575,11 +624,37 @@ metrics_port(const struct metrics *m)
 }
 
 void
+metrics_set_limits(struct metrics *m, unsigned int max_conns, int idle_s,
+                   int lifetime_s)
+{
+	m->max_conns = max_conns > 0 ? max_conns : 1;
+	m->lifetime_s = lifetime_s > 0 ? lifetime_s : 1;
+	evhttp_set_timeout(m->http, idle_s > 0 ? idle_s : 1);
+	listener_pause(m, m->nconns >= m->max_conns);
+}
+
+unsigned int
+metrics_connections(const struct metrics *m)
+{
+	return m->nconns;
+}
+
+void
 metrics_free(struct metrics *m)
 {
+	struct mconn *c;
+
 	if (m == NULL)
 		return;
+	/* evhttp lets every connection go; ours are the last references. */
 	if (m->http != NULL)
 		evhttp_free(m->http);
+	while ((c = m->conns) != NULL) {
+		m->conns = c->next;
+		bufferevent_decref(c->bev);
+		free(c);
+	}
+	if (m->sweep_ev != NULL)
+		event_free(m->sweep_ev);
 	free(m);
 }

@@ -7,6 +7,7 @@
 #ifndef METRICS_H
 #define METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,7 +41,9 @@ struct board_stats {
 	uint64_t attempts, successes;
 	struct stats_phase_count failures[STATS_MAX_PHASES];
 	uint64_t bytes_uploaded;
-	double last_upload_bps; /* of the last finished upload */
+	double last_upload_bps;  /* of the last finished upload */
+	uint64_t local_failures; /* this host's: journal, disk, descriptors */
+	char last_error[200]; /* why the last cycle failed; "" after success */
 };
 
 /* The answer of an update check. */
@@ -71,6 +74,22 @@ stats_succeeded(struct board_stats *s)
 {
 	s->successes++;
 	s->offered_version[0] = '\0';
+	s->last_error[0] = '\0';
+}
+
+/* Why a cycle failed; local: this host's trouble, not the update's. */
+static inline void
+stats_error(struct board_stats *s, bool local, const char *reason)
+{
+	size_t n = strlen(reason);
+
+	if (local)
+		s->local_failures++;
+	if (n >= sizeof(s->last_error))
+		n = sizeof(s->last_error) -
+		    1; /* cut: /status shows the start */
+	memcpy(s->last_error, reason, n);
+	s->last_error[n] = '\0';
 }
 
 /* A failure in phase; phases past STATS_MAX_PHASES count as "other". */
@@ -134,6 +153,16 @@ void metrics_log_status(const struct metrics_snapshot *s);
 struct metrics;
 
 /*
+ * Bounds on the endpoint's connections, so that a flood of idle ones costs
+ * the daemon neither descriptors nor its loop: at most METRICS_MAX_CONNS at
+ * once (more wait in the kernel's queue), closed after METRICS_IDLE_S
+ * without a byte, and after METRICS_CONN_LIFETIME_S in any case.
+ */
+#define METRICS_MAX_CONNS       16
+#define METRICS_IDLE_S          5
+#define METRICS_CONN_LIFETIME_S 30
+
+/*
  * Serve /metrics and /status on listen ("host:port", as in the config).
  * Every address the host resolves to must be loopback: the pages carry no
  * authentication.  NULL with err when refused or the bind fails.
@@ -143,6 +172,11 @@ struct metrics *metrics_start(struct event_base *base, const char *listen,
                               size_t errcap);
 /* The port bound (useful when listen asked for port 0). */
 int metrics_port(const struct metrics *m);
+/* Other bounds than the defaults above (tests). */
+void metrics_set_limits(struct metrics *m, unsigned int max_conns, int idle_s,
+                        int lifetime_s);
+/* Connections open now. */
+unsigned int metrics_connections(const struct metrics *m);
 void metrics_free(struct metrics *m);
 
 #endif

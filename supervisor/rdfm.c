@@ -35,6 +35,8 @@ struct rdfm_client {
 	CURLM *multi;
 	struct event *timer;
 	char *ca_file;
+	long long min_rate; /* download bytes/s, on average */
+	long long grace_ms; /* before min_rate starts to count */
 	uint64_t rng;
 	struct rdfm_dev *devs;
 	struct fetch *fetches;
@@ -45,6 +47,8 @@ struct xfer {
 	CURL *easy;
 	struct curl_slist *hdrs;
 	void (*done)(struct xfer *, CURLcode);
+	/* libcurl's own account of a failure: the TLS reason, the refusal */
+	char errbuf[CURL_ERROR_SIZE];
 };
 
 enum req_kind { REQ_AUTH, REQ_CHECK };
@@ -78,6 +82,12 @@ struct fetch {
 	bool local_error;      /* a spool error aborted the transfer */
 	long long range_start; /* from Content-Range, -1 when absent */
 	long long range_total;
+	/* The deadline: start + grace + size / min_rate. */
+	struct timespec t0;
+	uint64_t received;      /* body bytes of this transfer */
+	long long expected;     /* of this transfer; -1 unknown */
+	struct event *deadline; /* when it fires, the download is too slow */
+	bool too_slow;
 	char err[256];
 };
 
@@ -98,7 +108,7 @@ struct rdfm_dev {
 	void *arg;
 	char *version;
 	bool reauthed;
-	bool auth_only; /* rdfm_auth: stop once authenticated */
+	bool auth_only; /* rdfm_report_version, rdfm_auth: no check after */
 	struct req *req;
 	struct fetch *fetch;
 	struct spool_entry *entry;
@@ -434,6 +444,8 @@ xfer_easy(struct rdfm_client *c, struct xfer *x, const char *url)
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
 	rdfm_curl_setup(e, c->ca_file);
+	x->errbuf[0] = '\0';
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
 	x->easy = e;
 	return e;
 }
@@ -451,6 +463,24 @@ rdfm_curl_setup(CURL *e, const char *ca_file)
 	if (ca_file != NULL)
 		curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "rdfm-mcumgr-client/" VERSION);
+}
+
+/*
+ * What went wrong with a transfer, as precisely as libcurl knows: its
+ * error buffer names the TLS cause (an unknown issuer, an expired
+ * certificate, a host name that does not match), where the code alone
+ * only says "SSL peer certificate or SSH remote key was not OK".
+ */
+static const char *
+xfer_error(const struct xfer *x, CURLcode rc, char *buf, size_t cap)
+{
+	const char *what = curl_easy_strerror(rc);
+
+	if (x->errbuf[0] == '\0' || strcmp(x->errbuf, what) == 0)
+		snprintf(buf, cap, "%s", what);
+	else
+		snprintf(buf, cap, "%s: %s", what, x->errbuf);
+	return buf;
 }
 
 struct rdfm_client *
@@ -474,6 +504,8 @@ rdfm_client_new(struct event_base *base, const char *ca_file, char *err,
 	c = xcalloc(1, sizeof(*c));
 	c->base = base;
 	c->ca_file = ca_file != NULL ? xstrdup(ca_file) : NULL;
+	c->min_rate = RDFM_DEFAULT_MIN_RATE;
+	c->grace_ms = RDFM_DEFAULT_GRACE_MS;
 	c->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
 	         (uint64_t)(uintptr_t)c;
 	if ((c->multi = curl_multi_init()) == NULL)
@@ -485,6 +517,14 @@ rdfm_client_new(struct event_base *base, const char *ca_file, char *err,
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
 	return c;
+}
+
+void
+rdfm_client_set_download_limits(struct rdfm_client *c, long long min_rate,
+                                long long grace_ms)
+{
+	c->min_rate = min_rate > 0 ? min_rate : 1;
+	c->grace_ms = grace_ms >= 0 ? grace_ms : 0;
 }
 
 void
@@ -913,7 +953,7 @@ auth_done(struct rdfm_dev *dev, long code, const char *rsp, size_t len)
 			         log_q(dev->id));
 		dev->told_unapproved = false;
 		if (dev->auth_only)
-			finish(dev, RDFM_AUTHED, code, NULL);
+			finish(dev, RDFM_AUTHENTICATED, code, NULL);
 		else
 			send_check(dev);
 		return;
@@ -986,7 +1026,7 @@ req_done(struct xfer *x, CURLcode rc)
 	struct rdfm_client *c = dev->c;
 	enum req_kind kind = r->kind;
 	long code = 0;
-	char *rsp;
+	char *rsp, why[CURL_ERROR_SIZE + 128];
 	size_t len;
 
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -1004,7 +1044,7 @@ req_done(struct xfer *x, CURLcode rc)
 			finish(dev, RDFM_ERR_TRANSIENT, code, "%s: %s",
 			       kind == REQ_AUTH ? "authentication"
 			                        : "update check",
-			       curl_easy_strerror(rc));
+			       xfer_error(x, rc, why, sizeof(why)));
 	} else if (kind == REQ_AUTH)
 		auth_done(dev, code, rsp != NULL ? rsp : "", len);
 	else
@@ -1022,6 +1062,7 @@ rdfm_check(struct rdfm_dev *dev, const char *version, rdfm_cb cb, void *arg)
 	dev->cb = cb;
 	dev->arg = arg;
 	dev->reauthed = false;
+	dev->auth_only = false;
 	dev->version = xstrdup(version);
 	if (token_valid(dev))
 		send_check(dev);
@@ -1032,6 +1073,30 @@ rdfm_check(struct rdfm_dev *dev, const char *version, rdfm_cb cb, void *arg)
 	return 0;
 }
 
+/*
+ * The server stores rdfm.software.version when a device authenticates, and
+ * a cached token would keep the old one there for its lifetime: after an
+ * update or a rollback, authenticate again at once with the version now
+ * running.
+ */
+int
+rdfm_report_version(struct rdfm_dev *dev, const char *version, rdfm_cb cb,
+                    void *arg)
+{
+	if (dev->busy)
+		return -1;
+	dev->busy = true;
+	dev->cb = cb;
+	dev->arg = arg;
+	dev->reauthed = true;
+	dev->auth_only = true;
+	dev->version = xstrdup(version);
+	token_clear(dev);
+	send_auth(dev);
+	return 0;
+}
+
+/* A token for the management channel: authenticate only when needed. */
 int
 rdfm_auth(struct rdfm_dev *dev, const char *version, rdfm_cb cb, void *arg)
 {
@@ -1043,7 +1108,7 @@ rdfm_auth(struct rdfm_dev *dev, const char *version, rdfm_cb cb, void *arg)
 	dev->auth_only = true;
 	dev->version = xstrdup(version);
 	if (token_valid(dev))
-		finish_later(dev, RDFM_AUTHED, NULL);
+		finish_later(dev, RDFM_AUTHENTICATED, NULL);
 	else {
 		token_clear(dev);
 		send_auth(dev);
@@ -1102,6 +1167,69 @@ fetch_header_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+static long long
+ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)(now.tv_sec - t0->tv_sec) * 1000 +
+	       (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/*
+ * Arm the deadline: start + grace + bytes / min_rate.  With the size
+ * known, bytes is what this transfer must bring: a server that drips the
+ * file is given up on however steadily it drips.  Without it, the bytes
+ * seen so far plus another grace: the average must keep up.
+ */
+static void
+fetch_arm_deadline(struct fetch *f)
+{
+	long long bytes, allowed_ms, left_ms;
+	struct timeval tv;
+
+	if (f->expected >= 0) {
+		bytes = f->expected;
+		allowed_ms = f->c->grace_ms;
+	} else {
+		bytes = (long long)f->received;
+		allowed_ms = 2 * f->c->grace_ms;
+	}
+	allowed_ms += bytes / f->c->min_rate * 1000 +
+	              bytes % f->c->min_rate * 1000 / f->c->min_rate;
+	left_ms = allowed_ms - ms_since(&f->t0);
+	if (left_ms < 0)
+		left_ms = 0;
+	tv.tv_sec = (time_t)(left_ms / 1000);
+	tv.tv_usec = (suseconds_t)(left_ms % 1000) * 1000;
+	evtimer_add(f->deadline, &tv);
+}
+
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch *f = arg;
+	char total[32];
+
+	(void)fd;
+	(void)what;
+	if (f->expected >= 0)
+		snprintf(total, sizeof(total), "%lld", f->expected);
+	else
+		snprintf(total, sizeof(total), "an unknown number of");
+	snprintf(f->err, sizeof(f->err),
+	         "download too slow: %" PRIu64 " of %s bytes in %llds; a "
+	         "download must average %lld bytes/s after %llds "
+	         "(download_min_rate, download_grace)",
+	         f->received, total, ms_since(&f->t0) / 1000, f->c->min_rate,
+	         f->c->grace_ms / 1000);
+	f->too_slow = true;
+	/* Ends it as libcurl would: what came stays for a resume. */
+	curl_multi_remove_handle(f->c->multi, f->x.easy);
+	f->x.done(&f->x, CURLE_OPERATION_TIMEDOUT);
+}
+
 /* The first body bytes: is this the file, and where does it start? */
 static int
 fetch_start_body(struct fetch *f)
@@ -1123,6 +1251,8 @@ fetch_start_body(struct fetch *f)
 			f->offset = 0;
 		}
 		f->body_ok = true;
+		f->expected = cl >= 0 ? (long long)cl : -1;
+		fetch_arm_deadline(f);
 		if (cl >= 0)
 			return spool_reserve(f->e, (uint64_t)cl, f->err,
 			                     sizeof(f->err));
@@ -1137,6 +1267,8 @@ fetch_start_body(struct fetch *f)
 			return -1;
 		}
 		f->body_ok = true;
+		f->expected = f->range_total - f->range_start;
+		fetch_arm_deadline(f);
 		return spool_reserve(f->e, (uint64_t)f->range_total, f->err,
 		                     sizeof(f->err));
 	}
@@ -1160,6 +1292,9 @@ fetch_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 		f->local_error = true;
 		return 0;
 	}
+	f->received += n;
+	if (f->expected < 0)
+		fetch_arm_deadline(f);
 	return n;
 }
 
@@ -1190,6 +1325,8 @@ fetch_free(struct fetch *f)
 		}
 	}
 	xfer_cleanup(f->c, &f->x);
+	if (f->deadline != NULL)
+		event_free(f->deadline);
 	if (spool_fetch(f->e) == f)
 		spool_set_fetch(f->e, NULL);
 	spool_unref(f->e);
@@ -1205,9 +1342,10 @@ fetch_done(struct xfer *x, CURLcode rc)
 	struct rdfm_dev *dev;
 	enum rdfm_status st;
 	long code = 0;
-	char err[256];
+	char err[256], why[CURL_ERROR_SIZE + 128];
 	int frc;
 
+	evtimer_del(f->deadline);
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
 	/* A waiter's callback may start a new transfer of the same entry. */
 	spool_set_fetch(f->e, NULL);
@@ -1216,12 +1354,16 @@ fetch_done(struct xfer *x, CURLcode rc)
 		st = RDFM_ERR_LOCAL;
 		snprintf(err, sizeof(err), "%s", f->err);
 		spool_abort(f->e, false);
+	} else if (f->too_slow) {
+		st = RDFM_ERR_TRANSIENT;
+		snprintf(err, sizeof(err), "%s", f->err);
+		spool_abort(f->e, true);
 	} else if (rc != CURLE_OK) {
 		/* Keep what arrived: the next attempt resumes after it. */
 		st = RDFM_ERR_TRANSIENT;
 		snprintf(err, sizeof(err),
 		         "download interrupted after %" PRIu64 " bytes: %s",
-		         spool_size(f->e), curl_easy_strerror(rc));
+		         spool_size(f->e), xfer_error(x, rc, why, sizeof(why)));
 		spool_abort(f->e, true);
 	} else if (code == 416 && f->offset > 0 &&
 	           f->range_total == (long long)f->offset) {
@@ -1281,6 +1423,10 @@ fetch_start(struct rdfm_client *c, struct spool_entry *e, const char *uri,
 	f->x.done = fetch_done;
 	f->range_start = -1;
 	f->range_total = -1;
+	f->expected = -1;
+	clock_gettime(CLOCK_MONOTONIC, &f->t0);
+	if ((f->deadline = evtimer_new(c->base, on_deadline, f)) == NULL)
+		fatalx("cannot create a timer", NULL);
 	spool_entry_hold(e);
 	if (spool_begin(e, &f->offset, err, errcap) == -1) {
 		fetch_free(f);
@@ -1307,6 +1453,8 @@ fetch_start(struct rdfm_client *c, struct spool_entry *e, const char *uri,
 		log_info("downloading", "uri=%s", uri_for_log(uri));
 	if (curl_multi_add_handle(c->multi, easy) != CURLM_OK)
 		fatalx("cannot start a download", NULL);
+	/* Until the size is known, the grace alone. */
+	fetch_arm_deadline(f);
 	return f;
 }
 

@@ -1,7 +1,7 @@
 /*
- * The RDFM device API (PROTOCOLS.md section 1): authentication with a signed
- * body, update check and artifact download, for many devices at once on the
- * supervisor's libevent loop through libcurl's multi interface.
+ * The RDFM device API (docs/design.md "RDFM device API"): authentication with a
+ * signed body, update check and artifact download, for many devices at once on
+ * the supervisor's libevent loop through libcurl's multi interface.
  */
 #ifndef RDFM_H
 #define RDFM_H
@@ -23,6 +23,12 @@
 #define RDFM_MAX_URI   4096
 /* Deadline of one API request (the WebSocket handshake uses it too). */
 #define RDFM_API_TIMEOUT_S 60
+/*
+ * A download must end within grace + size / min_rate (the config's
+ * download_grace and download_min_rate; these are their defaults).
+ */
+#define RDFM_DEFAULT_MIN_RATE 1024 /* bytes per second */
+#define RDFM_DEFAULT_GRACE_MS 60000
 
 struct rdfm_client;
 struct rdfm_dev;
@@ -36,7 +42,7 @@ enum rdfm_status {
 	RDFM_ERR_TRANSIENT, /* 5xx, reset, timeout: retry after retry_ms */
 	RDFM_ERR_VERIFY,    /* the download did not match its sha256 */
 	RDFM_ERR_LOCAL,     /* spool full, disk error */
-	RDFM_AUTHED,        /* rdfm_auth: rdfm_dev_token() has a token */
+	RDFM_AUTHENTICATED, /* rdfm_report_version: the server has it */
 };
 
 struct rdfm_offer {
@@ -65,6 +71,16 @@ typedef void (*rdfm_cb)(struct rdfm_dev *dev, const struct rdfm_result *res,
 struct rdfm_client *rdfm_client_new(struct event_base *base,
                                     const char *ca_file, char *err,
                                     size_t errcap);
+/*
+ * The download deadline: a transfer fails (RDFM_ERR_TRANSIENT, what came
+ * kept for a resume) unless it ends within grace_ms + size / min_rate,
+ * size being what that transfer must bring.  Without a size from the
+ * server, the average since the start must stay above min_rate after
+ * twice the grace.  Defaults: RDFM_DEFAULT_*.  Applies to transfers that
+ * start afterwards.
+ */
+void rdfm_client_set_download_limits(struct rdfm_client *c, long long min_rate,
+                                     long long grace_ms);
 /*
  * Devices must be freed first.  Downloads still running are stopped; what
  * they received stays in the spool for a resume.
@@ -98,6 +114,17 @@ int rdfm_check(struct rdfm_dev *dev, const char *version, rdfm_cb cb,
                void *arg);
 
 /*
+ * Authenticates again at once, reporting version (RDFM spelling): the
+ * server keeps the version a device reported at authentication, so after
+ * an update or a rollback this makes its metadata current without waiting
+ * for the cached token to expire.  RDFM_AUTHENTICATED on success (the new
+ * token is kept for the next check); RDFM_UNAPPROVED, RDFM_ERR_* as for a
+ * check.  -1 when an operation is in flight.
+ */
+int rdfm_report_version(struct rdfm_dev *dev, const char *version, rdfm_cb cb,
+                        void *arg);
+
+/*
  * Downloads uri into the spool entry (the caller holds a reference; on
  * RDFM_DOWNLOADED the entry is verified and ready).  A partial file left by
  * an interrupted transfer is resumed with a Range request.  Devices offered
@@ -108,7 +135,7 @@ int rdfm_download(struct rdfm_dev *dev, struct spool_entry *entry,
 
 /*
  * Authenticates unless a valid token is cached; the callback gets
- * RDFM_AUTHED or an error as rdfm_check's would.  For the management
+ * RDFM_AUTHENTICATED or an error as rdfm_check's would.  For the management
  * channel, which needs a token of its own accord.  -1 when an operation is
  * in flight (its end leaves a fresh token too).
  */

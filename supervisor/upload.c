@@ -45,6 +45,10 @@ struct upload {
 	uint64_t acked;      /* best offset the board acknowledged */
 	unsigned int stalls; /* resumes since the board last moved */
 	unsigned int resumes;
+	uint32_t window;    /* from the last progress */
+	bool have_start;    /* start_off is known */
+	uint64_t start_off; /* the board's offset when the first attempt
+	                       began: a resumed upload */
 	bool aborting;
 	bool finished;
 	struct event *resume_ev;
@@ -189,6 +193,11 @@ on_progress(struct upload *u, const Ipc__UploadProgress *p)
 {
 	if (p->offset > u->total)
 		return;
+	u->window = p->window;
+	if (!u->have_start && u->resumes == 0 && p->resumed_from <= u->total) {
+		u->have_start = true;
+		u->start_off = p->resumed_from;
+	}
 	if (p->offset > u->acked) {
 		u->acked = p->offset;
 		u->stalls = 0;
@@ -383,4 +392,16 @@ unsigned int
 upload_resumes(const struct upload *u)
 {
 	return u->resumes;
+}
+
+uint32_t
+upload_window(const struct upload *u)
+{
+	return u->window;
+}
+
+uint64_t
+upload_resumed_from(const struct upload *u)
+{
+	return u->have_start ? u->start_off : 0;
 }

@@ -50,5 +50,9 @@ void upload_free(struct upload *u);
 /* Bytes of the file, and resumes after a worker restart so far. */
 uint64_t upload_total(const struct upload *u);
 unsigned int upload_resumes(const struct upload *u);
+/* The packets in flight, as the worker last said. */
+uint32_t upload_window(const struct upload *u);
+/* Where the board already was when this upload began (0: from the start). */
+uint64_t upload_resumed_from(const struct upload *u);
 
 #endif

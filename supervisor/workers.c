@@ -25,6 +25,7 @@
 
 #include "ipc.h"
 #include "log.h"
+#include "util.h"
 #include "workers.h"
 #include "xmalloc.h"
 
@@ -77,6 +78,7 @@ struct worker {
 	TAILQ_ENTRY(worker) entry;
 	struct workers *ws;
 	char *name;
+	uint64_t drop_expected_until; /* a reset was sent: the link may go */
 	char *exe;
 	struct worker_link link; /* strings owned */
 	TAILQ_HEAD(, board) boards;
@@ -113,15 +115,6 @@ static void worker_start(struct worker *);
 static void worker_kill(struct worker *, const char *);
 static void worker_open_link(struct worker *);
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static struct timeval
 tv_ms(unsigned int ms)
 {
@@ -130,6 +123,31 @@ tv_ms(unsigned int ms)
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	return tv;
+}
+
+const char *
+worker_status_name(Ipc__Reply__Status s)
+{
+	switch (s) {
+	case IPC__REPLY__STATUS__OK:
+		return "ok";
+	case IPC__REPLY__STATUS__BOARD_ERROR:
+		return "board error";
+	case IPC__REPLY__STATUS__TIMEOUT:
+		return "no answer";
+	case IPC__REPLY__STATUS__LINK_DOWN:
+		return "link down";
+	case IPC__REPLY__STATUS__PROTOCOL:
+		return "protocol error";
+	case IPC__REPLY__STATUS__BAD_REQUEST:
+		return "bad request";
+	case IPC__REPLY__STATUS__ABORTED:
+		return "aborted";
+	case IPC__REPLY__STATUS__BUSY:
+		return "board busy";
+	default:
+		return "unknown status";
+	}
 }
 
 const char *
@@ -160,27 +178,43 @@ kind_role(enum worker_kind kind)
 	return "?";
 }
 
-/*
- * The worker executable next to our own first (a build tree, or an install
- * that keeps them together), then the configured LIBEXECDIR.
- */
+/* The libexec directory as installed beside bin/: PREFIX/libexec/... */
+#define LIBEXEC_FROM_BIN "../libexec/rdfm-mcumgr"
+
+/* dir/name when it is executable; NULL otherwise. */
 static char *
-find_worker_exe(enum worker_kind kind, char *err, size_t errcap)
+exe_in(const char *dir, const char *name)
 {
-	char self[PATH_MAX], *slash, *path;
-	const char *dir;
+	char *path;
+
+	xasprintf(&path, "%s/%s", dir, name);
+	if (access(path, X_OK) == 0)
+		return path;
+	free(path);
+	return NULL;
+}
+
+/*
+ * Found from where the client itself is (/proc/self/exe): next to it (the
+ * build tree), then PREFIX/libexec/rdfm-mcumgr for the PREFIX it is
+ * installed under, whatever PREFIX and DESTDIR were at build time; then
+ * the LIBEXECDIR it was built for.
+ */
+char *
+workers_find_exe(enum worker_kind kind, char *err, size_t errcap)
+{
+	const char *name = worker_exe_name(kind), *dir;
+	char self[PATH_MAX], *slash, *path, *rel;
 	ssize_t n;
 
 	/* Tests point this at stand-in workers; systemd units never set it. */
 	if ((dir = getenv("RDFM_MCUMGR_WORKER_DIR")) != NULL && *dir != '\0') {
-		xasprintf(&path, "%s/%s", dir, worker_exe_name(kind));
-		if (access(path, X_OK) == 0)
+		if ((path = exe_in(dir, name)) != NULL)
 			return path;
 		snprintf(err, errcap,
 		         "worker executable %s not found in "
 		         "$RDFM_MCUMGR_WORKER_DIR (%s)",
-		         worker_exe_name(kind), dir);
-		free(path);
+		         name, dir);
 		return NULL;
 	}
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -188,21 +222,23 @@ find_worker_exe(enum worker_kind kind, char *err, size_t errcap)
 		self[n] = '\0';
 		if ((slash = strrchr(self, '/')) != NULL) {
 			*slash = '\0';
-			xasprintf(&path, "%s/%s", self, worker_exe_name(kind));
-			if (access(path, X_OK) == 0)
+			if ((path = exe_in(self, name)) != NULL)
 				return path;
-			free(path);
+			xasprintf(&rel, "%s/" LIBEXEC_FROM_BIN, self);
+			path = exe_in(rel, name);
+			free(rel);
+			if (path != NULL)
+				return path;
 		}
 	}
-	xasprintf(&path, "%s/%s", LIBEXECDIR, worker_exe_name(kind));
-	if (access(path, X_OK) == 0)
+	if ((path = exe_in(LIBEXECDIR, name)) != NULL)
 		return path;
-	snprintf(err, errcap,
-	         "worker executable %s not found next to %s "
-	         "nor in %s",
-	         worker_exe_name(kind), n > 0 ? self : "this program",
-	         LIBEXECDIR);
-	free(path);
+	snprintf(
+	    err, errcap,
+	    "worker executable %s not found next to %s, in %s/" LIBEXEC_FROM_BIN
+	    " nor in %s",
+	    name, n > 0 ? self : "this program", n > 0 ? self : "its directory",
+	    LIBEXECDIR);
 	return NULL;
 }
 
@@ -572,8 +608,12 @@ dispatch_link_state(struct worker *w, const Ipc__Envelope *env)
 		log_debug("link up", "worker=%s", w->name);
 		return;
 	}
-	log_warnx("link down", "worker=%s reason=%s", w->name,
-	          log_q(ls->reason));
+	if (now_ms() < w->drop_expected_until)
+		log_info("link down while the board resets",
+		         "worker=%s reason=%s", w->name, log_q(ls->reason));
+	else
+		log_warnx("link down", "worker=%s reason=%s", w->name,
+		          log_q(ls->reason));
 	if (w->link.kind == WORKER_SERIAL && w->state == WS_READY) {
 		w->reopen_ms = REOPEN_MIN_MS;
 		worker_open_link(w);
@@ -874,6 +914,8 @@ exec_worker(const struct worker *w, int fd)
 	argv[argc++] = w->exe;
 	if (log_getverbose())
 		argv[argc++] = (char *)(uintptr_t) "-v";
+	else if (log_getlevel() > LOG_LEVEL_INFO)
+		argv[argc++] = (char *)(uintptr_t) "-q";
 	if (w->link.user != NULL) {
 		argv[argc++] = (char *)(uintptr_t) "-u";
 		argv[argc++] = (char *)(uintptr_t)w->link.user;
@@ -1036,7 +1078,7 @@ worker_spawn(struct workers *ws, const char *name,
 		snprintf(err, errcap, "unknown link kind %d", (int)link->kind);
 		return NULL;
 	}
-	if ((exe = find_worker_exe(link->kind, err, errcap)) == NULL)
+	if ((exe = workers_find_exe(link->kind, err, errcap)) == NULL)
 		return NULL;
 
 	w = xcalloc(1, sizeof(*w));
@@ -1164,6 +1206,12 @@ int
 worker_pid(const struct worker *w)
 {
 	return w->pid;
+}
+
+void
+worker_expect_link_drop(struct worker *w, uint64_t for_ms)
+{
+	w->drop_expected_until = now_ms() + for_ms;
 }
 
 unsigned int

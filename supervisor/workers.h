@@ -90,11 +90,26 @@ int worker_send(struct worker *w, uint64_t request_id, Ipc__Envelope *env);
 /* Stop routing messages for a request to its callback. */
 void worker_forget(struct worker *w, uint64_t request_id);
 
+/*
+ * A reset was sent to a board on w: for the next for_ms a lost link is the
+ * board rebooting (logged at INFO), not trouble.
+ */
+void worker_expect_link_drop(struct worker *w, uint64_t for_ms);
+
 /* Observability, mostly for tests and logs. */
 int worker_pid(const struct worker *w); /* -1 when not running */
 unsigned int worker_restarts(const struct worker *w);
 const char *worker_name(const struct worker *w);
+/* A reply status in words: "no answer", "link down"... */
+const char *worker_status_name(Ipc__Reply__Status s);
 /* The file name of the executable for a kind: "rdfm-mcumgr-worker-udp". */
 const char *worker_exe_name(enum worker_kind kind);
+/*
+ * The worker executable's path (malloc'd): next to the client's own
+ * executable, then in ../libexec/rdfm-mcumgr from it (any PREFIX, any
+ * DESTDIR), then in the LIBEXECDIR it was built with.  NULL with err
+ * naming every place looked in.
+ */
+char *workers_find_exe(enum worker_kind kind, char *err, size_t errcap);
 
 #endif

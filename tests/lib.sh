@@ -10,6 +10,8 @@
 export SRC BIN SHARED
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/rdfm-it.XXXXXX")
+# Link locks of this test's processes only (tests may run side by side).
+export RDFM_MCUMGR_RUN_DIR=$T/run
 _bg_pids=()
 _nfail=0
 

@@ -23,7 +23,7 @@ check "group of two: --once exits 0" [ "$RC" -eq 0 ]
 check "group of two: Update successful with new_version" \
 	grep -q 'msg="Update successful" group="two" members=2 new_version=2.0.0' "$L"
 check "group of two: the version went to the server once all agreed" \
-	grep -q 'msg="Update offered" group="two" version=1.0.0 ' "$L"
+	grep -q 'msg="Update offered" group="two" running=1.0.0 ' "$L"
 # Packages are offered by device type: the offer proves the group's type.
 check "group of two: the group was offered its type's package under its id" \
 	[ "$(jq -c 'select(.path == "/api/v1/update/check" and .status == 200 and .device == "id-two")' "$SLOG" | wc -l)" -ge 1 ]
@@ -127,7 +127,7 @@ e2e_run gm -c "$T/gm.json" --once
 L=$T/gm.log
 check "missing image: --once exits non-zero" [ "$RC" -ne 0 ]
 check "missing image: refused naming the member and its image" \
-	grep -q 'msg="Update failed" group="miss" phase=download reason="artifact refused: no image for member j (image \\"img-j\\"); no member was touched"' "$L"
+	grep -q 'msg="Update failed" group="miss" phase=artifact reason="artifact refused: no image for member j (image \\"img-j\\"); no member was touched"' "$L"
 for b in h i j; do
 	check "missing image: member $b untouched" \
 		[ "$(board_field $b .counters.resets):$(slot $b 1 hash):$(board_field $b .upload.offset)" = "0:null:0" ]

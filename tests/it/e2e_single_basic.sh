@@ -30,6 +30,9 @@ check "serial board: Update successful with new_version" \
 	grep -q 'msg="Update successful" device="ser" new_version=2.0.0+3' "$L"
 check "UDP board: Update successful with new_version" \
 	grep -q 'msg="Update successful" device="udp" new_version=2.0.0+3' "$L"
+check "the server holds the new version right after the update" \
+	eval 'admin GET /admin/devices |
+		jq -e ".[] | select(.id == \"id-ser\") | .software_version == \"2.0.0+3\"" >/dev/null'
 check "serial board runs the new image, confirmed" \
 	[ "$(slot ser 0 hash):$(slot ser 0 confirmed)" = "$new_hash:true" ]
 check "serial board keeps the old image in slot 1" \
@@ -43,7 +46,7 @@ check "the self-confirming board was watched, not confirmed by us" \
 check "each board was reset once" \
 	[ "$(board_field ser .counters.resets):$(board_field udp .counters.resets)" = 1:1 ]
 check "the board's version went to the server in RDFM spelling" \
-	grep -q 'msg="Update offered" device="ser" version=1.0.0 ' "$L"
+	grep -q 'msg="Update offered" device="ser" running=1.0.0 ' "$L"
 if [ "$RC" -ne 0 ]; then show_log "$L"; fi
 
 check "upload progress is logged at most every few seconds" \
@@ -84,7 +87,7 @@ e2e_board re serial "$T/old.bin" --reenumerate --reboot-ms 1500 || exit 1
 e2e_config "$T/re.json" -- re:typeS
 e2e_run re -c "$T/re.json" --once
 check "a re-enumerating serial board is updated across its reset" \
-	[ "$RC" -eq 0 ] && [ "$(slot re 0 hash):$(slot re 0 confirmed)" = "$new_hash:true" ]
+	[ "$RC" -eq 0 -a "$(slot re 0 hash):$(slot re 0 confirmed)" = "$new_hash:true" ]
 check "... after its link went down and came back" \
 	grep -q 'link up again' "$T/re.log"
 

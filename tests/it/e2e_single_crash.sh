@@ -60,6 +60,6 @@ check "corrupt journal: reported" \
 	grep -q 'level=ERROR msg="The journal entry is unreadable; reading the board instead" device="cj"' \
 	"$T/cj-2.log"
 check "corrupt journal: the board is read and ends consistent" \
-	[ "$RC" -eq 0 ] && [ "$(slot cj 0 confirmed)" = true ]
+	[ "$RC" -eq 0 -a "$(slot cj 0 confirmed)" = true ]
 
 done_testing

@@ -86,8 +86,7 @@ check "a late self-confirm: the confirm deadline was reported" \
 	grep -q 'Update failed" device="late" phase=confirm reason="the board neither confirmed nor reverted the image within 1000 ms (timeouts.confirm)' \
 	"$T/late.log"
 check "a late self-confirm: the next cycle finished it without a new upload or reset" \
-	[ "$(count "$T/late.log" 'Uploading the new image')" -eq 1 ] &&
-	[ "$(board_field late .counters.resets)" = 1 ]
+	[ "$(count "$T/late.log" 'Uploading the new image')" -eq 1 -a "$(board_field late .counters.resets)" = 1 ]
 check "a late self-confirm: the board runs the new image, confirmed" \
 	[ "$(slot late 0 hash):$(slot late 0 confirmed)" = "$(image_hash "$T/new3.bin"):true" ]
 

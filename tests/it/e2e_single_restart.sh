@@ -41,7 +41,7 @@ check "SIGTERM: the upload was stopped, not failed" \
 check "SIGTERM: no error line" [ "$(count "$T/term.log" 'level=ERROR')" -eq 0 ]
 part=$(board_field slow .upload.offset)
 check "SIGTERM: the board holds part of the image (${part} bytes)" \
-	[ "$part" -gt 0 ] && [ "$part" -lt 60552 ]
+	[ "$part" -gt 0 -a "$part" -lt 60552 ]
 check "SIGTERM: the journal says uploading" \
 	grep -q '"uploading"' "$T/state/journal/"*
 e2e_run resume -c "$T/slow.json" --once

@@ -1,20 +1,28 @@
 #!/bin/bash
-# make install into a DESTDIR lays out every file with its mode and the
-# installed paths in the unit; the unit passes systemd-analyze verify there
-# (man pages included); the man pages render without groff warnings; make
-# uninstall removes everything it placed and keeps the operator's config.
+# The user guide's steps: `make`, then `make install PREFIX=/usr` (into a
+# DESTDIR here) lays out every file with its mode and the installed paths
+# in the unit (WorkingDirectory the state directory); the installed client
+# runs from there and finds its installed workers, though it was built for
+# /usr/local; the unit passes systemd-analyze verify (man pages included);
+# the man pages render without groff warnings; make uninstall removes
+# everything it placed and keeps the operator's config.
 . "$(dirname "$0")/../lib.sh"
 
 R=$T/root
-# A build of its own, as a packager makes it: $BIN may be a sanitizer build
-# whose objects a plain make would relink without the sanitizer runtime.
-MK=(make -s -j"$(nproc)" -C "$SRC" BUILD="$T/build" DESTDIR="$R" PREFIX=/usr)
+# A build of its own, as an operator or packager makes it: $BIN may be a
+# sanitizer build whose objects a plain make would relink without the
+# sanitizer runtime.
+MK=(make -s -j"$(nproc)" -C "$SRC" BUILD="$T/build")
 UNIT=$R/usr/lib/systemd/system/rdfm-mcumgr-client.service
 
-if "${MK[@]}" install >"$T/install.log" 2>&1; then
-	ok "make install DESTDIR PREFIX=/usr"
+# As the guide says: make (the default PREFIX, /usr/local), then install
+# for /usr.
+if "${MK[@]}" all >"$T/build.log" 2>&1 &&
+	"${MK[@]}" DESTDIR="$R" PREFIX=/usr install >"$T/install.log" 2>&1; then
+	ok "make, then make install DESTDIR PREFIX=/usr"
 else
-	not_ok "make install DESTDIR PREFIX=/usr" "$(tail -n 20 "$T/install.log")"
+	not_ok "make, then make install DESTDIR PREFIX=/usr" \
+		"$(tail -n 20 "$T/build.log" "$T/install.log")"
 fi
 
 # want_file PATH MODE: installed, regular, with that mode.
@@ -61,6 +69,37 @@ else
 fi
 
 check "installed client runs" bash -c "\"\$0\" --version >/dev/null" "$R/usr/bin/rdfm-mcumgr-client"
+check "the unit runs in the state directory" \
+	grep -qx 'WorkingDirectory=/var/lib/rdfm-mcumgr' "$UNIT"
+
+# --- the installed client runs from the staged root -----------------------------
+# Built for /usr/local, installed under $R/usr: the workers are found from
+# the client's own place, with no help from the environment.
+"$T/build/mcuboot-mkimage" --version 1.0.0 --size 4000 --seed 1 \
+	-o "$T/img.bin" >/dev/null
+bg "$T/build/mcumgr-board-sim" --udp 127.0.0.1:0 --image "$T/img.bin" \
+	>"$T/sim.out" 2>"$T/sim.err"
+wait_for_line "$T/sim.out" '^READY ' 10 >/dev/null
+ADDR=$(sed -n 's/^READY udp //p' "$T/sim.out")
+out=$(env -u RDFM_MCUMGR_WORKER_DIR "$R/usr/bin/rdfm-mcumgr-client" smp \
+	--transport udp --address "$ADDR" echo "from the staged root" 2>"$T/smp.err")
+check "the installed client talks to a board through its installed worker" \
+	[ "$out" = "from the staged root" ]
+mkdir -p "$T/run"
+jq -n --arg a "$ADDR" '{server: "http://127.0.0.1:9", key_dir: "keys",
+	state_dir: "state", devices: [{name: "a", id: "1", dev_type: "t",
+	key: "a.key", transport: {type: "udp", address: $a}}]}' >"$T/run/c.json"
+(cd "$T/run" && env -u RDFM_MCUMGR_WORKER_DIR \
+	"$R/usr/bin/rdfm-mcumgr-client" -c c.json check-config >"$T/cc.out" 2>"$T/cc.err")
+check "installed check-config finds the workers; relative paths from the working directory" \
+	eval 'grep -q "config OK" $T/cc.out && grep -qx "key_dir: $T/run/keys (missing: will be created, mode 0700)" $T/cc.out'
+mv "$R/usr/libexec/rdfm-mcumgr/rdfm-mcumgr-worker-udp" "$T/w.bak"
+(cd "$T/run" && env -u RDFM_MCUMGR_WORKER_DIR \
+	"$R/usr/bin/rdfm-mcumgr-client" -c c.json check-config >"$T/cc.out" 2>"$T/cc.err")
+rc=$?
+mv "$T/w.bak" "$R/usr/libexec/rdfm-mcumgr/rdfm-mcumgr-worker-udp"
+check "a missing worker is a check-config error naming where it looked" \
+	eval '[ $rc -eq 1 ] && grep -q "c.json: devices\[0\].transport.type: worker executable rdfm-mcumgr-worker-udp not found next to $R/usr/bin, in $R/usr/bin/../libexec/rdfm-mcumgr nor in /usr/local/libexec/rdfm-mcumgr" $T/cc.err'
 
 # systemd-analyze verify resolves ExecStart, ExecReload and the targets
 # inside --root, so the staged tree gets what a real system has: the
@@ -109,7 +148,7 @@ done
 
 # The operator's own config survives an uninstall.
 echo '{}' >"$R/etc/rdfm-mcumgr/config.json"
-if "${MK[@]}" uninstall >"$T/uninstall.log" 2>&1; then
+if "${MK[@]}" DESTDIR="$R" PREFIX=/usr uninstall >"$T/uninstall.log" 2>&1; then
 	ok "make uninstall"
 else
 	not_ok "make uninstall" "$(tail -n 20 "$T/uninstall.log")"

@@ -37,7 +37,7 @@ check "readiness follows the key's generation and the daemon's start" \
 	eval 'grep -q "msg=\"Generated new key\" device=\"a\"" $T/at-ready.log &&
 	grep -q "msg=\"Daemon started\"" $T/at-ready.log'
 check "readiness carries a status line" \
-	grep -q "^$CLIENT_PID STATUS=Updating 1 devices and 0 groups" \
+	grep -q "^$CLIENT_PID STATUS=Updating 1 device and 0 groups" \
 	"$T/notify.out"
 
 # --- metrics and status after an update ---------------------------------------

@@ -57,6 +57,48 @@ check "HTTPS without the CA: no request reached the server" \
 	test "$(count_log '.path == "/api/v1/auth/device"')" -eq "$n"
 poll wrongca --ca "$T/otherca.pem" --device "d1:typeA:$T/k1.pem" --attempts 1
 check_fails "HTTPS with another CA: refused" grep -q result=downloaded "$T/wrongca.out"
+# libcurl's error buffer names the cause, not only "was not OK".
+check "another CA: the error names the unknown issuer" \
+	grep -q 'error=".*SSL certificate problem: unable to get local issuer certificate' "$T/wrongca.out"
+# The same server by a name its certificate does not carry.
+TLS_URL=$URL
+URL=${TLS_URL/127.0.0.1/localhost}
+poll wrongname --ca "$T/testca.pem" --device "d1:typeA:$T/k1.pem" --attempts 1
+URL=$TLS_URL
+check "a host name mismatch: the error says so" \
+	grep -q "error=\".*no alternative certificate subject name matches target host name 'localhost'" "$T/wrongname.out"
+
+# An expired certificate from the right CA: openssl ca sets past dates.
+mkdir -p "$T/ca"
+: >"$T/ca/index.txt"
+echo 01 >"$T/ca/serial"
+cat >"$T/ca.cnf" <<CNF
+[ca]
+default_ca = t
+[t]
+database = $T/ca/index.txt
+serial = $T/ca/serial
+new_certs_dir = $T/ca
+policy = p
+default_md = sha256
+copy_extensions = copy
+[p]
+commonName = supplied
+CNF
+openssl req -new -key "$T/srv.key" -subj /CN=127.0.0.1 \
+	-addext subjectAltName=IP:127.0.0.1 -out "$T/old.csr" 2>/dev/null
+openssl ca -batch -config "$T/ca.cnf" -cert "$T/testca.pem" \
+	-keyfile "$T/testca.key" -startdate 20200101000000Z \
+	-enddate 20200102000000Z -in "$T/old.csr" -out "$T/old.pem" \
+	>/dev/null 2>&1
+check "an expired certificate was made" \
+	sh -c "! openssl x509 -in '$T/old.pem' -checkend 0 >/dev/null"
+start_server expired --auto-approve --cert "$T/old.pem" --key "$T/srv.key" || exit 1
+poll expired --ca "$T/testca.pem" --device "d1:typeA:$T/k1.pem" --attempts 1
+check "an expired certificate: the error says so" \
+	grep -q 'error=".*SSL certificate problem: certificate has expired' "$T/expired.out"
+URL=$TLS_URL
+LOG=$T/tls.log
 check_fails "a missing ca_file is an error" \
 	"$BIN/rdfm-poll" --server "$URL" --state-dir "$T/st-x" --ca "$T/nope.pem" \
 	--device "d1:typeA:$T/k1.pem" 2>/dev/null
@@ -147,6 +189,14 @@ check "nginx: and is removed" test -z "$(ls -A "$T/st-ngxc/spool")"
 
 poll ngxnoca --device "n1:typeN:$T/k1.pem" --attempts 1 --ca "$T/otherca.pem"
 check_fails "nginx with another CA: refused" grep -q result=downloaded "$T/ngxnoca.out"
+
+# A download whose server does not match its certificate: the download's
+# error names the cause too.
+add_package "$T/pkg" 4.0.0 typeM "${NGX_URL/127.0.0.1/localhost}/pkg.bin" >/dev/null
+poll ngxname --ca "$T/testca.pem" --device "m1:typeM:$T/k1.pem" --attempts 0
+check "a download from a mismatched host: the error says so" \
+	grep -q "phase=download .*no alternative certificate subject name matches target host name 'localhost'" \
+	"$T/ngxname.out"
 
 check_servers
 done_testing

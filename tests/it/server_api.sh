@@ -1,5 +1,5 @@
 #!/bin/bash
-# The test RDFM server's device API against PROTOCOLS.md section 1, driven
+# The test RDFM server's device API against docs/design.md "RDFM device API", driven
 # with curl and the openssl command: every status code, the signature over
 # the raw body, the Go client's exact key string, tokens and their expiry,
 # Range downloads, and loopback-only listening.

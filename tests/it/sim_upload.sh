@@ -1,5 +1,5 @@
 #!/bin/bash
-# The virtual board's upload rules (PROTOCOLS.md section 4) over UDP: the
+# The virtual board's upload rules (docs/design.md "SMP") over UDP: the
 # first packet needs len and may carry sha; resume with the same len and
 # sha; a different sha restarts; a wrong offset is answered with the
 # expected one; after completion a first packet starts over; bad magic is

@@ -67,7 +67,7 @@ start_sim s2 --serial "$T/tty" --state "$T/s.state" ||
 	not_ok "serial simulator restarts" "no READY"
 wait "$cli"
 check "one serial upload survives the board dying and returning" [ $? -eq 0 ]
-check "... by resuming within the same command" grep -q "resumed 1 times" "$T/s.out"
+check "... by resuming within the same command" grep -q "resumed 1 time\b" "$T/s.out"
 check "slot 1 has the image (serial)" \
 	[ "$(slot1_hash --transport serial --device "$T/tty")" = "$new_hash" ]
 in2=$(status s2 .counters.bytes_in)
@@ -79,7 +79,8 @@ kill "$SIM_PID" 2>/dev/null
 start_sim k --udp 127.0.0.1:0 --image "$T/old.bin" --flash-us-per-kb 8000 ||
 	not_ok "simulator starts" "no READY"
 K=(--transport udp --address "$READY")
-"$CLI" smp "${K[@]}" image upload "$T/new.bin" >"$T/k.out" 2>"$T/k.err" &
+# -v: the supervisor's INFO lines say which worker did what.
+"$CLI" smp "${K[@]}" -v image upload "$T/new.bin" >"$T/k.out" 2>"$T/k.err" &
 cli=$!
 for i in $(seq 1 100); do
 	off=$(status k .upload.offset 2>/dev/null)

@@ -92,17 +92,27 @@ check "image confirm HASH over serial" \
 check "a missing device fails" [ $? -ne 0 ]
 check "... naming it" grep -q "$T/absent" "$T/absent.err"
 
-# Two commands on one tty at once: the second must not share it.
-"$CLI" smp "${L[@]}" echo one >/dev/null 2>&1 &
+# Two commands on one tty at once: the second must not share it.  It runs
+# after the first, or stops at once naming the first one's pid.
+"$CLI" smp "${L[@]}" echo one >"$T/one.out" 2>"$T/one.err" &
 p1=$!
-"$CLI" smp "${L[@]}" echo two >"$T/two.out" 2>/dev/null &
+"$CLI" smp "${L[@]}" echo two >"$T/two.out" 2>"$T/two.err" &
 p2=$!
 wait $p1
 r1=$?
 wait $p2
 r2=$?
-check "concurrent commands on one tty both finish" \
-	[ "$r1" -eq 0 -a "$r2" -eq 0 ]
+if [ "$r1" -eq 0 ] && [ "$r2" -eq 0 ]; then
+	ok "concurrent commands on one tty: one after the other"
+elif [ "$r1" -eq 0 ] && [ "$r2" -eq 1 ] &&
+	grep -q "is in use: held by pid $p1" "$T/two.err"; then
+	ok "concurrent commands on one tty: the second names the first's pid"
+elif [ "$r2" -eq 0 ] && [ "$r1" -eq 1 ] &&
+	grep -q "is in use: held by pid $p2" "$T/one.err"; then
+	ok "concurrent commands on one tty: the first names the second's pid"
+else
+	not_ok "concurrent commands on one tty" "exits $r1 and $r2: $(cat "$T/one.err" "$T/two.err")"
+fi
 
 kill "$SIM_PID"
 wait "$SIM_PID" 2>/dev/null

@@ -116,7 +116,8 @@ check "image confirm HASH succeeds" [ $? -eq 0 ]
 	>/dev/null 2>"$T/bad.err"
 rc=$?
 check "image test with an unknown hash fails" [ "$rc" -ne 0 ]
-check "... and says the board refused it" grep -q "board error" "$T/bad.err"
+check "... and says the board refused it" \
+	grep -q "the board refused: rc 3 (invalid value): hash not found" "$T/bad.err"
 
 "$CLI" smp "${L[@]}" image test nothex >/dev/null 2>"$T/usage.err"
 check "a malformed hash is a usage error" [ $? -eq 2 ]

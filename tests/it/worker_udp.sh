@@ -88,7 +88,7 @@ start_sim d2 --udp "$daddr" --state "$T/d.state" || {
 drive "$T/o9" $W --udp "$daddr" image-upload "$T/two.bin" \; image-list
 bytes=$(sed -n 's/^reply status=OK bytes=\([0-9]*\) .*/\1/p' "$T/o9")
 check "upload resumes where the board stopped" \
-	[ -n "$bytes" ] && [ "$bytes" -lt 200072 ] && [ "$bytes" -gt 0 ]
+	[ -n "$bytes" -a "$bytes" -lt 200072 -a "$bytes" -gt 0 ]
 check "resumed image is whole" [ "$(slot_hash "$T/o9" 1)" = "$hash2" ]
 
 done_testing

@@ -54,6 +54,25 @@ admin_pending(struct evhttp_request *req)
 	reply_json(req, 200, a, NULL);
 }
 
+/* Every device the server knows, with the version it last reported. */
+void
+admin_devices(struct evhttp_request *req)
+{
+	struct json_object *a = json_object_new_array(), *o;
+	struct device *d;
+
+	for (d = srv.devices; d != NULL; d = d->next) {
+		o = json_object_new_object();
+		json_object_object_add(o, "id", json_object_new_string(d->id));
+		json_object_object_add(o, "approved",
+		                       json_object_new_boolean(d->approved));
+		json_object_object_add(o, "software_version",
+		                       json_object_new_string(d->version));
+		json_object_array_add(a, o);
+	}
+	reply_json(req, 200, a, NULL);
+}
+
 void
 admin_approve(struct evhttp_request *req)
 {

@@ -65,6 +65,11 @@ sender_written(struct evhttp_connection *evcon, void *arg)
 	struct timeval tv = {0, 100000};
 
 	(void)evcon;
+	/* Under 10 bytes/s, a drip: one byte every 1/bps seconds. */
+	if (s->bps > 0 && s->bps < 10) {
+		tv.tv_sec = 1 / s->bps;
+		tv.tv_usec = (suseconds_t)(1000000 / s->bps % 1000000);
+	}
 	if (s->bps > 0 && s->left > 0)
 		evtimer_add(s->timer, &tv);
 	else

@@ -1,5 +1,5 @@
 /*
- * A test RDFM server: the device API of PROTOCOLS.md section 1 (signed
+ * A test RDFM server: the device API of docs/design.md "RDFM device API" (signed
  * authentication, approvals, update check, local-storage downloads with
  * Range), an /admin/ interface for tests, fault injection and a JSON log.
  * This file: start-up, TLS, request dispatch, and the shared helpers.
@@ -252,6 +252,9 @@ handle_request(struct evhttp_request *req, void *arg)
 		if (cmd == EVHTTP_REQ_GET &&
 		    strcmp(path, "/admin/pending") == 0)
 			admin_pending(req);
+		else if (cmd == EVHTTP_REQ_GET &&
+		         strcmp(path, "/admin/devices") == 0)
+			admin_devices(req);
 		else if (cmd == EVHTTP_REQ_GET &&
 		         strcmp(path, "/admin/log") == 0)
 			admin_log(req);

@@ -95,7 +95,7 @@ dev_summary(struct mdev *d, bool full)
 }
 
 static void
-admin_devices(struct evhttp_request *req)
+mgmt_admin_devices(struct evhttp_request *req)
 {
 	struct json_object *o = json_object_new_object();
 	const char *id = query(req, "id");
@@ -659,10 +659,11 @@ fs_download_reply(struct fsreq *f, struct json_object *o)
 
 		snprintf(want, sizeof(want), f->quoted ? "\"%s\"" : "%s",
 		         f->names[i]);
-		f->etags_match = strcmp(json_object_get_string(
-		                            json_object_array_get_idx(etags, i)),
-		                        want) == 0 &&
-		                 part_find(f->names[i]) != NULL;
+		f->etags_match =
+		    strcmp(json_object_get_string(
+		               json_object_array_get_idx(etags, i)),
+		           want) == 0 &&
+		    part_find(f->names[i]) != NULL;
 	}
 	if (!f->etags_match) {
 		f->state = "failed";
@@ -720,7 +721,7 @@ mgmt_admin(struct evhttp_request *req, const char *what)
 	bool get = evhttp_request_get_command(req) == EVHTTP_REQ_GET;
 
 	if (get && strcmp(what, "devices") == 0)
-		admin_devices(req);
+		mgmt_admin_devices(req);
 	else if (get && strcmp(what, "exec") == 0)
 		admin_exec_get(req);
 	else if (get && strcmp(what, "shell") == 0)

@@ -101,6 +101,7 @@ void handle_download(struct evhttp_request *req, const char *uuid);
 
 /* admin.c */
 void admin_pending(struct evhttp_request *req);
+void admin_devices(struct evhttp_request *req);
 void admin_approve(struct evhttp_request *req);
 void admin_packages(struct evhttp_request *req);
 void admin_faults(struct evhttp_request *req);

@@ -235,8 +235,8 @@ get16(const uint8_t *p)
  * which mcuboot_parse() would take for trailing garbage), and its SHA-256
  * TLV as Zephyr's image list reads it, without checking it: a corrupted
  * image is listed with the hash it claims and refused by MCUboot at the
- * next reset, as on a real board.  Layout arithmetic only (PROTOCOLS.md
- * section 3); mcuboot_parse() checks everything.  Returns 0 when there is
+ * next reset, as on a real board.  Layout arithmetic only (docs/design.md
+ * "MCUboot images"); mcuboot_parse() checks everything.  Returns 0 when there is
  * no image.
  */
 static size_t

@@ -1,6 +1,6 @@
 /*
  * The board's BLE link: a minimal GATT server (GAP service and the SMP
- * service of PROTOCOLS.md section 4) speaking ATT over an abstract-namespace
+ * service of docs/design.md "SMP") speaking ATT over an abstract-namespace
  * SOCK_SEQPACKET Unix socket, one ATT PDU per datagram.  A reset drops the
  * connection and stops listening until the board is back, as a real
  * board's reset ends the link and its advertising.

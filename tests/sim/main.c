@@ -101,6 +101,15 @@ usage(FILE *f)
 	    "  --hang-after BYTES    stop answering once BYTES were uploaded\n"
 	    "  --die-after BYTES     exit once BYTES were uploaded (flash "
 	    "kept)\n"
+	    "  --stuck-upload        answer every upload packet with offset 0\n"
+	    "\n"
+	    "Other groups (taskstat, mpstat, datetime, info, bootloader, "
+	    "stat,\n"
+	    "shell, fs, fs-stat, fs-hash; files are kept in memory):\n"
+	    "  --without LIST        comma-separated groups that answer \"not\n"
+	    "                        supported\", e.g. --without shell,fs\n"
+	    "  --shell-legacy-rc     shell exec returns \"rc\" instead of "
+	    "\"ret\"\n"
 	    "\n"
 	    "Other:\n"
 	    "  --status FILE         JSON state, rewritten after every change\n"
@@ -138,6 +147,9 @@ enum {
 	O_CORRUPT,
 	O_HANG,
 	O_DIE,
+	O_STUCK_UPLOAD,
+	O_WITHOUT,
+	O_SHELL_LEGACY,
 	O_STATUS,
 	O_ERASE_US,
 };
@@ -172,6 +184,9 @@ static const struct option longopts[] = {
     {"corrupt-rate", required_argument, NULL, O_CORRUPT},
     {"hang-after", required_argument, NULL, O_HANG},
     {"die-after", required_argument, NULL, O_DIE},
+    {"stuck-upload", no_argument, NULL, O_STUCK_UPLOAD},
+    {"without", required_argument, NULL, O_WITHOUT},
+    {"shell-legacy-rc", no_argument, NULL, O_SHELL_LEGACY},
     {"status", required_argument, NULL, O_STATUS},
     {"erase-us-per-kb", required_argument, NULL, O_ERASE_US},
     {"verbose", no_argument, NULL, 'v'},
@@ -315,6 +330,15 @@ parse_args(int argc, char **argv)
 		case O_STATUS:
 			opts.status = optarg;
 			break;
+		case O_STUCK_UPLOAD:
+			opts.stuck_upload = true;
+			break;
+		case O_WITHOUT:
+			opts.without = optarg;
+			break;
+		case O_SHELL_LEGACY:
+			opts.shell_legacy_rc = true;
+			break;
 		case 'v':
 			opts.verbose = 1;
 			break;
@@ -428,6 +452,7 @@ main(int argc, char **argv)
 	else
 		ble_link_free();
 	server_free();
+	sim_groups_free();
 	boot_free();
 	flash_free();
 	event_free(sigterm_ev);

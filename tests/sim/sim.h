@@ -48,6 +48,9 @@ struct sim_opts {
 	uint64_t hang_after;
 	uint64_t die_after;
 	bool no_boot;
+	const char *without; /* groups answering "not supported" */
+	bool shell_legacy_rc;
+	bool stuck_upload;
 	int verbose;
 };
 
@@ -148,6 +151,14 @@ void server_receive(const uint8_t *pkt, size_t len, const struct peer *peer);
 void server_down(void);
 void server_free(void);
 void server_list_images(struct smp_image_list *list);
+
+/* smp_groups.c: the groups beyond the update path */
+#define SIM_NOT_MINE (-3)
+/* A reply for a request of those groups, or SIM_NOT_MINE. */
+ssize_t sim_groups_handle(uint8_t *out, size_t cap, const uint8_t *pkt,
+                          size_t len, const struct smp_rsp_opts *o);
+bool sim_group_enabled(const char *name);
+void sim_groups_free(void);
 
 /* faults.c */
 void faults_init(uint64_t seed);

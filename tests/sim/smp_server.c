@@ -1,7 +1,7 @@
 /*
  * The board's SMP server: a bounded queue of receive buffers processed in
  * order, and the OS and image group handlers with Zephyr's rules
- * (PROTOCOLS.md section 4).  Codecs are common/smp.c's server side.
+ * (docs/design.md "SMP").  Codecs are common/smp.c's server side.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -371,7 +371,8 @@ process(const struct req *q)
 		smp_hdr_decode(q->pkt, q->len, &r.hdr);
 		n = smp_rspb_error(out, RSP_MAX, &r.hdr, &o, SMP_RC_INVAL,
 		                   NULL);
-	} else
+	} else if ((n = sim_groups_handle(out, RSP_MAX, q->pkt, q->len, &o)) ==
+	           SIM_NOT_MINE)
 		n = handle(out, &r, &o);
 	if (n == -2 || board.run == BOARD_HUNG)
 		return;

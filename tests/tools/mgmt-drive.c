@@ -338,7 +338,7 @@ on_auth(struct rdfm_dev *rd, const struct rdfm_result *res, void *arg)
 
 	(void)rd;
 	d->authing = false;
-	if (res->status == RDFM_AUTHED) {
+	if (res->status == RDFM_AUTHENTICATED) {
 		if (auth_all && ++nauthed == ndevs)
 			say("AUTHED %zu", nauthed);
 		mgmt_token_ready(d->md);

@@ -31,6 +31,7 @@ struct pdev {
 	bool downloading;
 	bool done, ok;
 	bool said_unapproved;
+	bool reported;
 	int attempts;
 	int checks_left;
 };
@@ -43,6 +44,7 @@ static int max_attempts = 20;
 static int interval_ms = 200;
 static int checks = 1;
 static bool no_download;
+static const char *report_version; /* --report-version: after success */
 
 static void usage(void) __attribute__((noreturn));
 
@@ -56,7 +58,9 @@ usage(void)
 	    "       [--ca FILE] [--spool-max BYTES] [--backoff MIN:MAX] "
 	    "[--interval-ms N]\n"
 	    "       [--attempts N] [--checks N] [--no-download] [--release] "
-	    "[--timeout S]\n");
+	    "[--timeout S]\n"
+	    "       [--min-rate BYTES_PER_S] [--grace-ms N] "
+	    "[--report-version V]\n");
 	exit(2);
 }
 
@@ -88,8 +92,32 @@ maybe_exit(void)
 }
 
 static void
+on_report(struct rdfm_dev *dev, const struct rdfm_result *res, void *arg)
+{
+	struct pdev *p = arg;
+
+	(void)dev;
+	if (res->status == RDFM_AUTHENTICATED)
+		out(p, "result=reported version=%s", report_version);
+	else
+		out(p, "result=error phase=report status=%ld error=%s",
+		    res->http_status, log_q(res->error));
+	p->done = true;
+	p->ok = res->status == RDFM_AUTHENTICATED;
+	maybe_exit();
+}
+
+static void
 finish(struct pdev *p, bool ok)
 {
+	/* As the daemon does after an update: the server learns at once. */
+	if (ok && report_version != NULL && !p->reported) {
+		p->reported = true;
+		if (rdfm_report_version(p->dev, report_version, on_report, p) ==
+		    -1)
+			fatalx("device busy", NULL);
+		return;
+	}
 	p->done = true;
 	p->ok = ok;
 	maybe_exit();
@@ -254,6 +282,9 @@ main(int argc, char **argv)
 	    {"release", no_argument, NULL, 'r'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"verbose", no_argument, NULL, 'v'},
+	    {"min-rate", required_argument, NULL, 'R'},
+	    {"grace-ms", required_argument, NULL, 'G'},
+	    {"report-version", required_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *server = NULL, *ca = NULL, *state = NULL;
@@ -263,6 +294,7 @@ main(int argc, char **argv)
 	struct event *tmo;
 	struct timeval tv;
 	char **specs = NULL, err[512];
+	long long min_rate = 0, grace_ms = -1;
 	int ch, i, timeout_s = 120, verbose = 0, rc = 0;
 	bool release = false;
 
@@ -310,6 +342,15 @@ main(int argc, char **argv)
 		case 'v':
 			verbose = 1;
 			break;
+		case 'R':
+			min_rate = atoll(optarg);
+			break;
+		case 'G':
+			grace_ms = atoll(optarg);
+			break;
+		case 'V':
+			report_version = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -323,6 +364,10 @@ main(int argc, char **argv)
 		fatalx("cannot open the spool", "error=%s", log_q(err));
 	if ((client = rdfm_client_new(base, ca, err, sizeof(err))) == NULL)
 		fatalx("cannot create the client", "error=%s", log_q(err));
+	if (min_rate > 0 || grace_ms >= 0)
+		rdfm_client_set_download_limits(
+		    client, min_rate > 0 ? min_rate : RDFM_DEFAULT_MIN_RATE,
+		    grace_ms >= 0 ? grace_ms : RDFM_DEFAULT_GRACE_MS);
 	devs = xcalloc((size_t)ndevs, sizeof(*devs));
 	for (i = 0; i < ndevs; i++) {
 		struct pdev *p = &devs[i];

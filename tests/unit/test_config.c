@@ -3,6 +3,7 @@
  * values they say, flags win over the file, the search order holds, and
  * every class of error names the file, the key path and what was expected.
  */
+#include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -698,6 +699,454 @@ test_keep_restart_only(void **state)
 	config_free(next);
 }
 
+/* Load text with the report interface; the report stays for inspection. */
+static struct config_report rep;
+
+static struct config *
+load_report(const char *text)
+{
+	write_cfg(cfgpath, text);
+	config_report_free(&rep);
+	return config_load_report(cfgpath, NULL, &rep);
+}
+
+/* The report has an error at keypath whose message contains what. */
+static void
+expect_in_report(const struct config_issue *v, size_t n, const char *keypath,
+                 const char *what)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].keypath != NULL &&
+		    strcmp(v[i].keypath, keypath) == 0 &&
+		    strstr(v[i].msg, what) != NULL)
+			return;
+	for (i = 0; i < n; i++)
+		print_message("  have %s: %s\n",
+		              v[i].keypath != NULL ? v[i].keypath : "-",
+		              v[i].msg);
+	fail_msg("no issue at %s with \"%s\"", keypath, what);
+}
+
+/* One run lists every error, in the order of the file, one per line. */
+static void
+test_every_error_listed(void **state)
+{
+	struct config *c;
+	char err[4096], *line;
+
+	(void)state;
+	c = load_report("{'server':'ftp://x','retries':-1,'devices':["
+	                "{'name':'a','dev_type':'t','key':'a.key',"
+	                "'transport':{'type':'serial','device':'/dev/ttyS0',"
+	                "'baud':115201}},"
+	                "{'name':'b','id':'2','dev_type':'t','key':'../b.key',"
+	                "'transport':{'type':'udp','address':'127.0.0.1'}}]}");
+	assert_null(c);
+	expect_in_report(rep.errors, rep.nerrors, "retries",
+	                 "expected an integer from 0");
+	expect_in_report(rep.errors, rep.nerrors, "server",
+	                 "not an http:// or https:// URL");
+	expect_in_report(rep.errors, rep.nerrors, "key_dir", "missing");
+	expect_in_report(rep.errors, rep.nerrors, "devices[0].id", "missing");
+	expect_in_report(rep.errors, rep.nerrors, "devices[0].transport.baud",
+	                 "115201 is not a standard serial rate");
+	expect_in_report(rep.errors, rep.nerrors, "devices[1].key",
+	                 "is not a file name");
+	expect_in_report(rep.errors, rep.nerrors,
+	                 "devices[1].transport.address", "has no port");
+	assert_int_equal(rep.nerrors, 7);
+	line = config_issue_line(&rep.errors[0]);
+	assert_non_null(strstr(line, cfgpath));
+	free(line);
+
+	/* The one-message interface carries them all, one per line. */
+	write_cfg(
+	    cfgpath,
+	    "{'server':'ftp://x','retries':-1,'key_dir':'k','devices':[]}");
+	assert_null(config_load(cfgpath, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "retries: expected"));
+	assert_non_null(strstr(err, "\n"));
+	assert_non_null(strstr(err, "server: \"ftp://x\""));
+}
+
+/* A wrong value is not "missing" as well. */
+static void
+test_no_knock_on_errors(void **state)
+{
+	(void)state;
+	assert_null(load_report("{'server':5,'key_dir':'k','devices':[" DEV(
+	    "a", "1", SERIAL("/dev/ttyS0")) "]}"));
+	assert_int_equal(rep.nerrors, 1);
+	expect_in_report(rep.errors, rep.nerrors, "server",
+	                 "expected a string");
+	assert_null(load_report(HDR "'devices':5}"));
+	assert_int_equal(rep.nerrors, 1);
+}
+
+/* A hostile config with thousands of errors: bounded, and it says so. */
+static void
+test_error_cap(void **state)
+{
+	char *text, *p;
+	size_t i, n = 500;
+
+	(void)state;
+	text = malloc(n * 64 + 256);
+	p = text + sprintf(text, HDR "'devices':[");
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s{'name':5}", i ? "," : "");
+	strcpy(p, "]}");
+	assert_null(load_report(text));
+	free(text);
+	assert_int_equal(rep.nerrors, CONFIG_MAX_ERRORS);
+	assert_non_null(
+	    strstr(rep.errors[rep.nerrors - 1].msg, "more errors not listed"));
+}
+
+static void
+test_did_you_mean(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	c = load_report("{'sever':'http://s','server':'http://s','key_dir':'k',"
+	                "'upate_interval':'1m','devices':[{'name':'a','id':'1',"
+	                "'dev_type':'t','key':'a','selfconfirm':true,"
+	                "'transport':{'type':'serial','device':'/dev/ttyS0',"
+	                "'baudrate':9600,'address':'x:1'}}]}");
+	assert_non_null(c);
+	config_free(c);
+	expect_in_report(rep.warnings, rep.nwarnings, "sever",
+	                 "did you mean \"server\"?");
+	expect_in_report(rep.warnings, rep.nwarnings, "upate_interval",
+	                 "did you mean \"update_interval\"?");
+	expect_in_report(rep.warnings, rep.nwarnings, "devices[0].selfconfirm",
+	                 "did you mean \"self_confirm\"?");
+	expect_in_report(rep.warnings, rep.nwarnings,
+	                 "devices[0].transport.baudrate",
+	                 "did you mean \"baud\"?");
+	expect_in_report(rep.warnings, rep.nwarnings,
+	                 "devices[0].transport.address",
+	                 "belongs to the udp transport");
+	/* Nothing close: no guess. */
+	c = load_report(HDR "'colour':'blue','devices':[" DEV(
+	    "a", "1", SERIAL("/dev/ttyS0")) "]}");
+	assert_non_null(c);
+	config_free(c);
+	assert_int_equal(rep.nwarnings, 1);
+	assert_null(strstr(rep.warnings[0].msg, "did you mean"));
+}
+
+static void
+test_err_key_outside_key_dir(void **state)
+{
+	static const char *const bad[] = {"../../x", "sub/dev.key", "/abs.key",
+	                                  "..", "."};
+	struct config *c;
+	char text[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text),
+		         HDR "'devices':[{'name':'a','id':'1','dev_type':'t',"
+		             "'key':'%s'," SERIAL("/dev/ttyS0") "}]}",
+		         bad[i]);
+		expect_error(text, "devices[0].key", "is not a file name");
+	}
+	expect_error(HDR
+	             "'groups':[{'name':'g','id':'g','type':'t',"
+	             "'key':'../g','members':[{'name':'m','device':'d'," UDP(
+	                 "10.0.0.1:1") "}]}]}",
+	             "groups[0].key", "without '/' or \"..\"");
+	/* Dots inside a name are fine. */
+	assert_non_null(
+	    c = load_report(HDR "'devices':[{'name':'a','id':'1',"
+	                        "'dev_type':'t','key':'a..b.key'," SERIAL(
+	                            "/dev/ttyS0") "}]}"));
+	config_free(c);
+}
+
+/* A group of n members on distinct UDP addresses. */
+static char *
+group_of(int n)
+{
+	char *text = malloc(8192), *p;
+	int i;
+
+	p = text + sprintf(text, HDR "'groups':[{'name':'g','id':'g','type':"
+	                             "'t','key':'g','members':[");
+	for (i = 0; i < n; i++)
+		p +=
+		    sprintf(p,
+		            "%s{'name':'m%d','device':'d%d','transport':{'type'"
+		            ":'udp','address':'10.0.0.%d:1337'}}",
+		            i ? "," : "", i, i, i + 1);
+	strcpy(p, "]}]}");
+	return text;
+}
+
+static void
+test_err_too_many_members(void **state)
+{
+	char *text;
+
+	(void)state;
+	text = group_of(CONFIG_MAX_MEMBERS + 1);
+	expect_error(text, "groups[0].members", "33 members: at most 32");
+	free(text);
+	text = group_of(CONFIG_MAX_MEMBERS);
+	config_free(load_report(text));
+	assert_int_equal(rep.nerrors, 0);
+	free(text);
+}
+
+static void
+test_download_limits(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	c = load_report(HDR
+	                "'devices':[" DEV("a", "1", SERIAL("/dev/ttyS0")) "]}");
+	assert_int_equal(c->download_min_rate,
+	                 CONFIG_DEFAULT_DOWNLOAD_MIN_RATE);
+	assert_int_equal(c->download_grace_ms,
+	                 CONFIG_DEFAULT_DOWNLOAD_GRACE_MS);
+	config_free(c);
+	c = load_report(HDR
+	                "'download_min_rate':4096,'download_grace':'10s',"
+	                "'devices':[" DEV("a", "1", SERIAL("/dev/ttyS0")) "]}");
+	assert_int_equal(c->download_min_rate, 4096);
+	assert_int_equal(c->download_grace_ms, 10000);
+	config_free(c);
+	expect_error(HDR "'download_min_rate':0,'devices':[" DEV(
+	                 "a", "1", SERIAL("/dev/ttyS0")) "]}",
+	             "download_min_rate", "expected an integer from 1");
+}
+
+/* $XDG_CONFIG_HOME comes before ~/.config, as os.UserConfigDir() does. */
+static void
+test_search_xdg(void **state)
+{
+	char xdg[PATH_MAX + 16], cfg[PATH_MAX + 64], *oldhome, *oldxdg;
+	struct config *c;
+
+	(void)state;
+	snprintf(xdg, sizeof(xdg), "%s/xdg", tmpdir);
+	snprintf(cfg, sizeof(cfg), "%s/rdfm-mcumgr/config.json", xdg);
+	assert_int_equal(system("mkdir -p xdg/rdfm-mcumgr "
+	                        "xhome/.config/rdfm-mcumgr"),
+	                 0);
+	oldhome = getenv("HOME") != NULL ? strdup(getenv("HOME")) : NULL;
+	oldxdg = getenv("XDG_CONFIG_HOME") != NULL
+	             ? strdup(getenv("XDG_CONFIG_HOME"))
+	             : NULL;
+	write_cfg(cfg, HDR "'devices':[" DEV("from-xdg", "1",
+	                                     SERIAL("/dev/ttyS0")) "]}");
+	write_cfg(
+	    "xhome/.config/rdfm-mcumgr/config.json",
+	    HDR "'devices':[" DEV("from-home", "1", SERIAL("/dev/ttyS0")) "]}");
+	snprintf(cfg, sizeof(cfg), "%s/xhome", tmpdir);
+	setenv("HOME", cfg, 1);
+	setenv("XDG_CONFIG_HOME", xdg, 1);
+	c = config_load(NULL, NULL, errbuf, sizeof(errbuf));
+	assert_non_null(c);
+	assert_string_equal(c->devices[0].name, "from-xdg");
+	config_free(c);
+	/* Without it (or relative, which the spec ignores): ~/.config. */
+	setenv("XDG_CONFIG_HOME", "xdg", 1);
+	c = config_load(NULL, NULL, errbuf, sizeof(errbuf));
+	assert_non_null(c);
+	assert_string_equal(c->devices[0].name, "from-home");
+	config_free(c);
+	if (oldhome != NULL)
+		setenv("HOME", oldhome, 1);
+	if (oldxdg != NULL)
+		setenv("XDG_CONFIG_HOME", oldxdg, 1);
+	else
+		unsetenv("XDG_CONFIG_HOME");
+	free(oldhome);
+	free(oldxdg);
+}
+
+/* The checks `smp` shares, with the config's messages. */
+static void
+test_public_validators(void **state)
+{
+	char why[512], *host;
+	int port;
+
+	(void)state;
+	assert_int_equal(config_check_baud(115200, why, sizeof(why)), 0);
+	assert_int_equal(config_check_baud(115201, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "115201 is not a standard serial rate"));
+	assert_non_null(strstr(why, "921600"));
+	assert_int_equal(config_check_mtu(31, why, sizeof(why)), -1);
+	assert_int_equal(config_check_mtu(256, why, sizeof(why)), 0);
+	assert_int_equal(config_split_address("127.0.0.1", 1, &host, &port, why,
+	                                      sizeof(why)),
+	                 -1);
+	assert_null(host);
+	assert_non_null(strstr(why, "has no port"));
+	assert_int_equal(config_split_address("[::1]:1337", 1, &host, &port,
+	                                      why, sizeof(why)),
+	                 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 1337);
+	free(host);
+	assert_int_equal(config_check_key_name("a/b", why, sizeof(why)), -1);
+	assert_int_equal(config_check_key_name("a.key", why, sizeof(why)), 0);
+}
+
+/* A serial device must be a terminal; checked with stat(), never opened. */
+static void
+test_serial_device_check(void **state)
+{
+	char why[PATH_MAX + 256];
+	bool absent;
+	int ptm;
+
+	(void)state;
+	assert_int_equal(
+	    config_check_serial_device("/dev/null", &absent, why, sizeof(why)),
+	    -1);
+	if (access("/sys/dev/char", F_OK) == 0)
+		assert_non_null(
+		    strstr(why, "a mem device (1:3), not a terminal"));
+	assert_int_equal(
+	    config_check_serial_device(cfgpath, &absent, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "is a regular file, not a serial device"));
+	assert_int_equal(
+	    config_check_serial_device(tmpdir, &absent, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "is a directory"));
+	assert_int_equal(
+	    config_check_serial_device("/dev/tty", &absent, why, sizeof(why)),
+	    -1);
+	assert_non_null(strstr(why, "not a serial line"));
+	assert_int_equal(config_check_serial_device("/dev/ttyACM-none", &absent,
+	                                            why, sizeof(why)),
+	                 0);
+	assert_true(absent);
+	/* A pseudo-terminal (the virtual board's serial link) is fine. */
+	ptm = posix_openpt(O_RDWR | O_NOCTTY);
+	assert_true(ptm >= 0);
+	assert_int_equal(grantpt(ptm), 0);
+	assert_int_equal(unlockpt(ptm), 0);
+	assert_int_equal(
+	    config_check_serial_device(ptsname(ptm), &absent, why, sizeof(why)),
+	    0);
+	assert_false(absent);
+	close(ptm);
+	/* A real UART node is a tty in sysfs, whether or not one is fitted. */
+	if (access("/dev/ttyS0", F_OK) == 0 &&
+	    access("/sys/dev/char", F_OK) == 0)
+		assert_int_equal(config_check_serial_device(
+		                     "/dev/ttyS0", &absent, why, sizeof(why)),
+		                 0);
+}
+
+/* Host checks: what a start would trip over, every one in one report. */
+static void
+test_host_checks(void **state)
+{
+	char text[4 * PATH_MAX + 1024], ca[PATH_MAX + 64],
+	    notpem[PATH_MAX + 32], stfile[PATH_MAX + 32];
+	struct config *c;
+	FILE *f;
+
+	(void)state;
+	snprintf(ca, sizeof(ca), "%s/tests/data/config/ca.pem", srcdir);
+	snprintf(notpem, sizeof(notpem), "%s/notpem", tmpdir);
+	snprintf(stfile, sizeof(stfile), "%s/statefile", tmpdir);
+	f = fopen(notpem, "w");
+	fputs("hello\n", f);
+	fclose(f);
+	f = fopen(stfile, "w");
+	fclose(f);
+
+	/* A good one: no errors. */
+	snprintf(text, sizeof(text),
+	         HDR "'state_dir':'%s/st/new','ca_file':'%s',"
+	             "'metrics':'localhost:0','devices':[" DEV(
+	                 "a", "1", SERIAL("/dev/ttyACM-none")) "]}",
+	         tmpdir, ca);
+	assert_non_null(c = load_report(text));
+	assert_int_equal(config_check_host(c, &rep), 0);
+	/* The absent serial device is a warning only. */
+	expect_in_report(rep.warnings, rep.nwarnings,
+	                 "devices[0].transport.device", "does not exist now");
+	config_free(c);
+
+	snprintf(
+	    text, sizeof(text),
+	    HDR "'user':'no-such-user-here','state_dir':'%s',"
+	        "'ca_file':'%s','metrics':'8.8.8.8:9464',"
+	        "'devices':[" DEV(
+	            "a", "1",
+	            SERIAL("/dev/null")) "],"
+	                                 "'groups':[{'name':'g','id':'g','type'"
+	                                 ":'t','key':'g',"
+	                                 "'members':[{'name':'m','device':'d','"
+	                                 "transport':"
+	                                 "{'type':'serial','device':'%s'}}]}]}",
+	    stfile, notpem, notpem);
+	assert_non_null(c = load_report(text));
+	assert_int_equal(config_check_host(c, &rep), geteuid() == 0 ? 6 : 5);
+	if (geteuid() == 0)
+		expect_in_report(rep.errors, rep.nerrors, "user",
+		                 "no user \"no-such-user-here\"");
+	else
+		expect_in_report(rep.warnings, rep.nwarnings, "user",
+		                 "no user \"no-such-user-here\"");
+	expect_in_report(rep.errors, rep.nerrors, "ca_file",
+	                 "holds no PEM certificate");
+	expect_in_report(rep.errors, rep.nerrors, "state_dir",
+	                 "is a regular file (expected a directory");
+	expect_in_report(rep.errors, rep.nerrors, "metrics",
+	                 "is not a loopback address");
+	expect_in_report(rep.errors, rep.nerrors, "devices[0].transport.device",
+	                 "not a terminal");
+	expect_in_report(rep.errors, rep.nerrors,
+	                 "groups[0].members[0].transport.device",
+	                 "is a regular file, not a serial device");
+	config_free(c);
+
+	/* The group member's regular file, a CA directory, a journal file. */
+	snprintf(text, sizeof(text), "mkdir -p %s/st2 && touch %s/st2/journal",
+	         tmpdir, tmpdir);
+	assert_int_equal(system(text), 0);
+	snprintf(text, sizeof(text),
+	         HDR "'state_dir':'%s/st2','ca_file':'%s',"
+	             "'groups':[{'name':'g','id':'g','type':'t','key':'g',"
+	             "'members':[{'name':'m','device':'d','transport':"
+	             "{'type':'serial','device':'%s'}}]}]}",
+	         tmpdir, tmpdir, notpem);
+	assert_non_null(c = load_report(text));
+	assert_int_equal(config_check_host(c, &rep), 3);
+	expect_in_report(rep.errors, rep.nerrors, "ca_file", "is a directory");
+	expect_in_report(rep.errors, rep.nerrors, "state_dir",
+	                 "st2/journal\" is a regular file");
+	expect_in_report(rep.errors, rep.nerrors,
+	                 "groups[0].members[0].transport.device",
+	                 "is a regular file, not a serial device");
+	config_free(c);
+
+	/* A directory that cannot be created under a file. */
+	snprintf(text, sizeof(text),
+	         "{'server':'http://s','key_dir':'%s/k','state_dir':'%s/x/y',"
+	         "'devices':[" DEV("a", "1", SERIAL("/dev/ttyS0")) "]}",
+	         stfile, stfile);
+	assert_non_null(c = load_report(text));
+	assert_int_equal(config_check_host(c, &rep), 2);
+	expect_in_report(rep.errors, rep.nerrors, "key_dir", "cannot create");
+	expect_in_report(rep.errors, rep.nerrors, "state_dir", "cannot create");
+	config_free(c);
+	config_report_free(&rep);
+}
+
 static int
 setup(void **state)
 {
@@ -749,6 +1198,17 @@ main(void)
 	    cmocka_unit_test(test_unknown_keys_warn),
 	    cmocka_unit_test(test_entries_equal),
 	    cmocka_unit_test(test_keep_restart_only),
+	    cmocka_unit_test(test_every_error_listed),
+	    cmocka_unit_test(test_no_knock_on_errors),
+	    cmocka_unit_test(test_error_cap),
+	    cmocka_unit_test(test_did_you_mean),
+	    cmocka_unit_test(test_err_key_outside_key_dir),
+	    cmocka_unit_test(test_err_too_many_members),
+	    cmocka_unit_test(test_download_limits),
+	    cmocka_unit_test(test_search_xdg),
+	    cmocka_unit_test(test_public_validators),
+	    cmocka_unit_test(test_serial_device_check),
+	    cmocka_unit_test(test_host_checks),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

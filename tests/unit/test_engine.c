@@ -52,6 +52,13 @@ struct board {
 	bool rebooted;
 	unsigned int max_inflight;
 	bool params_notsup;
+	/* Generic commands (groups the stub does not know): this payload,
+	 * answered with op wrong_op when set. */
+	const uint8_t *canned;
+	size_t canned_len;
+	uint8_t wrong_op;
+	uint8_t last_cmd[64]; /* the last such request, whole */
+	size_t last_cmd_len;
 };
 
 struct fx {
@@ -245,6 +252,26 @@ sup_upload(struct fx *f, uint64_t id, uint32_t window)
 }
 
 static void
+sup_cmd(struct fx *f, uint64_t id, uint32_t op, uint32_t group, uint32_t cid,
+        const uint8_t *payload, size_t len, uint32_t timeout_ms)
+{
+	Ipc__Envelope env;
+	Ipc__SmpCommand c;
+
+	ipc__envelope__init(&env);
+	ipc__smp_command__init(&c);
+	c.op = op;
+	c.group = group;
+	c.id = cid;
+	c.payload.data = (uint8_t *)(uintptr_t)payload;
+	c.payload.len = len;
+	c.timeout_ms = timeout_ms;
+	env.body_case = IPC__ENVELOPE__BODY_SMP_COMMAND;
+	env.smp_command = &c;
+	sup_send(f, &env, id);
+}
+
+static void
 sup_abort(struct fx *f, uint64_t id)
 {
 	Ipc__Envelope env;
@@ -295,6 +322,21 @@ board_answer(struct fx *f, const uint8_t *pkt, size_t len)
 	ssize_t n = -1;
 
 	assert_int_equal(smp_req_decode(pkt, len, &req), SMP_OK);
+	if (b->canned != NULL && req.hdr.group != SMP_GROUP_IMAGE &&
+	    (req.hdr.group != SMP_GROUP_OS || req.hdr.id != SMP_OS_PARAMS)) {
+		struct smp_hdr h = req.hdr;
+
+		if (len <= sizeof(b->last_cmd)) {
+			memcpy(b->last_cmd, pkt, len);
+			b->last_cmd_len = len;
+		}
+		h.op = b->wrong_op ? b->wrong_op : h.op + 1;
+		h.len = (uint16_t)b->canned_len;
+		smp_hdr_encode(&h, out);
+		memcpy(out + SMP_HDR_SIZE, b->canned, b->canned_len);
+		engine_packet(f->e, out, SMP_HDR_SIZE + b->canned_len);
+		return;
+	}
 	if (req.hdr.group == SMP_GROUP_OS && req.hdr.id == SMP_OS_ECHO)
 		n = smp_rspb_echo(out, sizeof(out), &req.hdr, &o,
 		                  req.u.echo.text);
@@ -537,6 +579,148 @@ test_busy(void **state)
 	assert_null(find_reply(f, 1));
 }
 
+/* {_ "rc": 0, "stat_list": [_ "a", "bc"]} as Zephyr encodes it */
+static const uint8_t stat_list_rsp[] = {
+    0xbf, 0x62, 'r', 'c',  0x00, 0x69, 's',  't', 'a', 't',  '_', 'l',
+    'i',  's',  't', 0x9f, 0x61, 'a',  0x62, 'b', 'c', 0xff, 0xff};
+
+static void
+test_cmd_reply_as_tree(void **state)
+{
+	struct fx *f = *state;
+	const Ipc__Reply *r;
+	const Ipc__SmpTree *t;
+
+	sup_configure(f, 1000, 3);
+	f->board.canned = stat_list_rsp;
+	f->board.canned_len = sizeof(stat_list_rsp);
+	sup_cmd(f, 21, 0, 2, 1, NULL, 0, 0);
+	r = run_until_reply(f, 21, false);
+	assert_non_null(r);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__OK);
+	assert_int_equal(r->result_case, IPC__REPLY__RESULT_TREE);
+	t = r->tree;
+	/* map, "rc", 0, "stat_list", array, "a", "bc" */
+	assert_int_equal(t->n_nodes, 7);
+	assert_int_equal(t->nodes[0]->kind, IPC__SMP_NODE__KIND__MAP);
+	assert_int_equal(t->nodes[0]->count, 2);
+	assert_int_equal(t->nodes[1]->kind, IPC__SMP_NODE__KIND__TEXT);
+	assert_memory_equal(t->nodes[1]->data.data, "rc", 2);
+	assert_int_equal(t->nodes[2]->kind, IPC__SMP_NODE__KIND__UINT);
+	assert_int_equal(t->nodes[4]->kind, IPC__SMP_NODE__KIND__ARRAY);
+	assert_int_equal(t->nodes[4]->count, 2);
+	assert_int_equal(t->nodes[6]->data.len, 2);
+	/* The request: a read of group 2, command 1, payload {} */
+	assert_int_equal(f->board.last_cmd_len, SMP_HDR_SIZE + 1);
+	assert_int_equal(f->board.last_cmd[0] & 7, 0);
+	assert_int_equal(f->board.last_cmd[5], 2);
+	assert_int_equal(f->board.last_cmd[7], 1);
+	assert_int_equal(f->board.last_cmd[8], 0xa0);
+}
+
+static void
+test_cmd_group_above_255_and_payload(void **state)
+{
+	static const uint8_t payload[] = {0xa1, 0x61, 'x', 0x01};
+	struct fx *f = *state;
+	const Ipc__Reply *r;
+
+	sup_configure(f, 1000, 3);
+	f->board.canned = stat_list_rsp;
+	f->board.canned_len = sizeof(stat_list_rsp);
+	sup_cmd(f, 22, 2, 300, 7, payload, sizeof(payload), 0);
+	r = run_until_reply(f, 22, false);
+	assert_non_null(r);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__OK);
+	assert_int_equal(f->board.last_cmd[0] & 7, 2);
+	assert_int_equal(f->board.last_cmd[4] << 8 | f->board.last_cmd[5], 300);
+	assert_memory_equal(f->board.last_cmd + SMP_HDR_SIZE, payload,
+	                    sizeof(payload));
+}
+
+/* A legacy shell: "rc" is its command's status, and the tree comes too. */
+static void
+test_cmd_board_error_keeps_tree(void **state)
+{
+	static const uint8_t rsp[] = {0xa2, 0x61, 'o', 0x62, 'n',
+	                              'o',  0x62, 'r', 'c',  0x03};
+	struct fx *f = *state;
+	const Ipc__Reply *r;
+
+	sup_configure(f, 1000, 3);
+	f->board.canned = rsp;
+	f->board.canned_len = sizeof(rsp);
+	sup_cmd(f, 23, 2, 9, 0, NULL, 0, 0);
+	r = run_until_reply(f, 23, false);
+	assert_non_null(r);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__BOARD_ERROR);
+	assert_int_equal(r->board_rc, 3);
+	assert_int_equal(r->result_case, IPC__REPLY__RESULT_TREE);
+	assert_int_equal(r->tree->n_nodes, 5);
+}
+
+static void
+test_cmd_refused(void **state)
+{
+	static const uint8_t not_map[] = {0x01};
+	static const uint8_t deep_rsp[] = {0xa1, 0x61, 'a', 0xfb, 0x3f, 0xf0,
+	                                   0,    0,    0,   0,    0,    0};
+	struct fx *f = *state;
+	const Ipc__Reply *r;
+
+	sup_configure(f, 1000, 3);
+	sup_cmd(f, 24, 1, 0, 0, NULL, 0, 0);
+	r = run_until_reply(f, 24, false);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__BAD_REQUEST);
+	assert_non_null(strstr(r->error, "op 1"));
+	sup_cmd(f, 25, 0, 70000, 0, NULL, 0, 0);
+	r = run_until_reply(f, 25, false);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__BAD_REQUEST);
+	sup_cmd(f, 26, 0, 0, 0, not_map, sizeof(not_map), 0);
+	r = run_until_reply(f, 26, false);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__BAD_REQUEST);
+	assert_non_null(strstr(r->error, "not one CBOR map"));
+	/* Nothing of these reached the board. */
+	assert_int_equal(f->stub.nsent, 0);
+
+	/* A write answer to a read, and a float: malformed. */
+	f->board.canned = stat_list_rsp;
+	f->board.canned_len = sizeof(stat_list_rsp);
+	f->board.wrong_op = SMP_OP_WRITE_RSP;
+	sup_cmd(f, 27, 0, 2, 1, NULL, 0, 0);
+	r = run_until_reply(f, 27, false);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__PROTOCOL);
+	assert_non_null(strstr(r->error, "op 3 answers"));
+	f->board.wrong_op = 0;
+	f->board.canned = deep_rsp;
+	f->board.canned_len = sizeof(deep_rsp);
+	sup_cmd(f, 28, 0, 2, 1, NULL, 0, 0);
+	r = run_until_reply(f, 28, false);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__PROTOCOL);
+	assert_non_null(strstr(r->error, "floating-point"));
+}
+
+/* The command's own timeout wins over the link's. */
+static void
+test_cmd_own_timeout(void **state)
+{
+	struct fx *f = *state;
+	const Ipc__Reply *r;
+	time_t t0;
+
+	sup_configure(f, 60000, 1);
+	f->board.params_notsup = true;
+	sup_echo(f, 30, "probe first"); /* the parameters probe, answered */
+	assert_non_null(run_until_reply(f, 30, false));
+	f->board.silent = true;
+	t0 = time(NULL);
+	sup_cmd(f, 31, 0, 2, 1, NULL, 0, 20);
+	r = run_until_reply(f, 31, false);
+	assert_non_null(r);
+	assert_int_equal(r->status, IPC__REPLY__STATUS__TIMEOUT);
+	assert_true(time(NULL) - t0 < 5);
+}
+
 static void
 test_upload_pipelined(void **state)
 {
@@ -719,6 +903,15 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_timeout_gives_up, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cmd_reply_as_tree, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_cmd_group_above_255_and_payload, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cmd_board_error_keeps_tree,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cmd_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cmd_own_timeout, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_upload_pipelined, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(

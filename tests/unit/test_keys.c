@@ -393,6 +393,96 @@ test_sign_verify(void **state)
 	EVP_PKEY_free(k);
 }
 
+/*
+ * A key is generated at a device's first start only: once used, a missing
+ * key file is "disappeared", an error, never a new identity.
+ */
+static void
+test_first_start_and_disappeared(void **state)
+{
+	char st[4200], kd[4200], path[4300], cmd[9000], *pem1, *pem2;
+	EVP_PKEY *k;
+	bool generated;
+
+	(void)state;
+	snprintf(st, sizeof(st), "%s/fs/state", tmpdir);
+	snprintf(kd, sizeof(kd), "%s/fs/keys", tmpdir);
+	snprintf(path, sizeof(path), "%s/dev.key", kd);
+	assert_int_equal(keys_presence(st, path), KEYS_FIRST_START);
+	k = keys_load_for_device(st, kd, path, &generated, errbuf,
+	                         sizeof(errbuf));
+	if (k == NULL)
+		fail_msg("first start: %s", errbuf);
+	assert_true(generated);
+	pem1 = keys_public_pem(k);
+	EVP_PKEY_free(k);
+	assert_int_equal(keys_presence(st, path), KEYS_PRESENT);
+
+	/* The next start loads it. */
+	k = keys_load_for_device(st, kd, path, &generated, errbuf,
+	                         sizeof(errbuf));
+	assert_non_null(k);
+	assert_false(generated);
+	EVP_PKEY_free(k);
+
+	/* The key directory is deleted: no new key, a clear error. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", kd);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(keys_presence(st, path), KEYS_DISAPPEARED);
+	assert_null(keys_load_for_device(st, kd, path, &generated, errbuf,
+	                                 sizeof(errbuf)));
+	assert_non_null(strstr(errbuf, "has disappeared"));
+	assert_non_null(strstr(errbuf, "restore it from a backup"));
+	assert_non_null(strstr(errbuf, "/identity/"));
+	assert_int_equal(access(path, F_OK), -1);
+
+	/* Restored from a backup of the same key: fine again. */
+	k = keys_load_or_generate(path, &generated, errbuf, sizeof(errbuf));
+	assert_non_null(k);
+	pem2 = keys_public_pem(k);
+	assert_string_not_equal(pem1, pem2);
+	EVP_PKEY_free(k);
+	/* A different key at the path is taken, with a warning. */
+	capture_start();
+	k = keys_load_for_device(st, kd, path, &generated, errbuf,
+	                         sizeof(errbuf));
+	free(pem2);
+	pem2 = capture_stop();
+	assert_non_null(k);
+	EVP_PKEY_free(k);
+	assert_non_null(strstr(pem2, "server sees a new identity"));
+	free(pem1);
+	free(pem2);
+
+	/* Deleting the record is the documented way to start over. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s/identity'", kd, st);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(keys_presence(st, path), KEYS_FIRST_START);
+}
+
+/* Keys are never read or written outside key_dir, whatever the caller. */
+static void
+test_key_stays_in_key_dir(void **state)
+{
+	static const char *const bad[] = {"/../x.key", "/sub/x.key", "/..",
+	                                  "/.",        "/",          "x.key"};
+	char st[4200], kd[4200], path[4400], outside[4300];
+	bool generated;
+	size_t i;
+
+	(void)state;
+	snprintf(st, sizeof(st), "%s/in/state", tmpdir);
+	snprintf(kd, sizeof(kd), "%s/in/keys", tmpdir);
+	snprintf(outside, sizeof(outside), "%s/in/x.key", tmpdir);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", kd, bad[i]);
+		assert_null(keys_load_for_device(st, kd, path, &generated,
+		                                 errbuf, sizeof(errbuf)));
+		assert_non_null(strstr(errbuf, "not a file directly inside"));
+	}
+	assert_int_equal(access(outside, F_OK), -1);
+}
+
 static int
 setup(void **state)
 {
@@ -423,6 +513,8 @@ main(void)
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_loose_permissions_warn),
 	    cmocka_unit_test(test_sign_verify),
+	    cmocka_unit_test(test_first_start_and_disappeared),
+	    cmocka_unit_test(test_key_stays_in_key_dir),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

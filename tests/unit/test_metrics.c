@@ -1,9 +1,18 @@
 /*
  * metrics.c alone: the counters' bookkeeping, the Prometheus text and the
- * JSON for a fixed snapshot, label escaping, the loopback-only rule, and
- * real HTTP requests to the endpoint through libevent's client.
+ * JSON for a fixed snapshot, label escaping, the loopback-only rule, real
+ * HTTP requests to the endpoint through libevent's client, and the bounds
+ * on its connections (a flood of idle ones, a trickle that never ends).
  */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
+#include <stdbool.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -282,6 +291,170 @@ test_http(void **state)
 	event_base_free(base);
 }
 
+/* Run the loop for ms milliseconds. */
+static void
+run_for(struct event_base *base, int ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+}
+
+static int
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the directory's own */
+}
+
+static int
+connect_nb(int port)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	assert_true(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
+		assert_int_equal(errno, EINPROGRESS);
+	return fd;
+}
+
+/* The server closed it: a read sees the end. */
+static bool
+closed_by_server(int fd)
+{
+	char c;
+
+	return recv(fd, &c, 1, MSG_DONTWAIT) == 0;
+}
+
+/*
+ * A flood of idle connections: the endpoint holds at most its limit (the
+ * rest wait in the kernel's queue, not in our descriptors), closes idle
+ * ones, and serves again once the flood is gone.
+ */
+static void
+test_connection_cap(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct metrics *m;
+	struct got g;
+	char err[256];
+	int fds[40], before, i, nclosed;
+
+	(void)state;
+	m = metrics_start(base, "127.0.0.1:0", collect, NULL, err, sizeof(err));
+	assert_non_null(m);
+	metrics_set_limits(m, 4, 1, 30);
+	before = open_fds();
+	for (i = 0; i < 40; i++)
+		fds[i] = connect_nb(metrics_port(m));
+	run_for(base, 300);
+	assert_int_equal(metrics_connections(m), 4);
+	/* The 40 clients' sockets and 4 accepted ones, nothing more. */
+	assert_true(open_fds() - before <= 40 + 4);
+	/* Idle for a second: closed, and the next ones taken in. */
+	run_for(base, 1800);
+	for (i = 0, nclosed = 0; i < 40; i++)
+		nclosed += closed_by_server(fds[i]);
+	assert_true(nclosed >= 4);
+	assert_true(nclosed < 40);
+	assert_int_equal(metrics_connections(m), 4);
+	for (i = 0; i < 40; i++)
+		close(fds[i]);
+	/* Whatever the kernel still queued is taken and dropped; then the
+	 * endpoint answers again. */
+	run_for(base, 2500);
+	get(base, metrics_port(m), "/status", &g);
+	assert_int_equal(g.code, 200);
+	free(g.body);
+	free(g.type);
+	/* The client closed: released at the next sweep. */
+	run_for(base, 700);
+	assert_int_equal(metrics_connections(m), 0);
+	metrics_free(m);
+	event_base_free(base);
+}
+
+static void
+on_trickle(evutil_socket_t fd, short what, void *arg)
+{
+	int *cfd = arg;
+
+	(void)fd;
+	(void)what;
+	if (send(*cfd, "G", 1, MSG_NOSIGNAL) != 1)
+		return;
+}
+
+/* A connection that trickles header bytes (never idle) still ends. */
+static void
+test_connection_lifetime(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct timeval half = {0, 250000};
+	struct event *tick;
+	struct metrics *m;
+	char err[256];
+	int cfd;
+
+	(void)state;
+	m = metrics_start(base, "127.0.0.1:0", collect, NULL, err, sizeof(err));
+	assert_non_null(m);
+	/* Margins wide enough for a loaded machine: idle 1 s, life 4 s. */
+	metrics_set_limits(m, 4, 1, 4);
+	cfd = connect_nb(metrics_port(m));
+	tick = event_new(base, -1, EV_PERSIST, on_trickle, &cfd);
+	event_add(tick, &half);
+	run_for(base, 2000);
+	/* Past the idle timeout, alive: it keeps sending. */
+	assert_false(closed_by_server(cfd));
+	assert_int_equal(metrics_connections(m), 1);
+	run_for(base, 4000);
+	assert_int_equal(metrics_connections(m), 0);
+	assert_true(closed_by_server(cfd));
+	event_free(tick);
+	close(cfd);
+	metrics_free(m);
+	event_base_free(base);
+}
+
+/* Connections still open when the endpoint goes: nothing leaks or breaks. */
+static void
+test_free_with_connections(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct metrics *m;
+	char err[256];
+	int fds[3], i;
+
+	(void)state;
+	m = metrics_start(base, "127.0.0.1:0", collect, NULL, err, sizeof(err));
+	assert_non_null(m);
+	for (i = 0; i < 3; i++)
+		fds[i] = connect_nb(metrics_port(m));
+	run_for(base, 200);
+	assert_int_equal(metrics_connections(m), 3);
+	metrics_free(m);
+	run_for(base, 100);
+	event_base_free(base);
+	for (i = 0; i < 3; i++)
+		close(fds[i]);
+}
+
 int
 main(void)
 {
@@ -291,6 +464,9 @@ main(void)
 	    cmocka_unit_test(test_json),
 	    cmocka_unit_test(test_refuses_non_loopback),
 	    cmocka_unit_test(test_http),
+	    cmocka_unit_test(test_connection_cap),
+	    cmocka_unit_test(test_connection_lifetime),
+	    cmocka_unit_test(test_free_with_connections),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
