@@ -6,6 +6,7 @@ rdfm-mcumgr-client_SRCS := \
 	supervisor/keys.c \
 	supervisor/daemon.c \
 	supervisor/machine.c \
+	supervisor/machine_mgmt.c \
 	supervisor/decide.c \
 	supervisor/board.c \
 	supervisor/links.c \
