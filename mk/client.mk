@@ -6,6 +6,7 @@ rdfm-mcumgr-client_SRCS := \
 	supervisor/keys.c \
 	supervisor/daemon.c \
 	supervisor/machine.c \
+	supervisor/machine_mgmt.c \
 	supervisor/decide.c \
 	supervisor/board.c \
 	supervisor/links.c \
@@ -25,6 +26,13 @@ rdfm-mcumgr-client_SRCS := \
 	supervisor/smp_cmd.c \
 	supervisor/tty_holder.c \
 	supervisor/cmd_artifact.c \
+	supervisor/curlev.c \
+	supervisor/ws.c \
+	supervisor/mgmt_msg.c \
+	supervisor/mgmt.c \
+	supervisor/mgmt_shell.c \
+	supervisor/mgmt_fs.c \
+	supervisor/mgmt_logs.c \
 	common/mcuboot.c \
 	common/ihex.c \
 	common/smp.c \
