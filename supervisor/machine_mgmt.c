@@ -462,10 +462,15 @@ mm_cycle_ended(struct machine *m)
 void
 mm_rdfm_idle(struct machine *m)
 {
-	if (!m->token_wanted)
+	if (m->token_wanted) {
+		m->token_wanted = false;
+		start_auth(m);
 		return;
-	m->token_wanted = false;
-	start_auth(m);
+	}
+	/* The machine's own request brought a token (an approval, say): a
+	 * channel that waits for one need not wait for its next try. */
+	if (rdfm_dev_token(m->rd) != NULL)
+		mgmt_token_ready(m->md);
 }
 
 void
