@@ -575,7 +575,8 @@ setup_services(struct daemon *d)
 	}
 	rdfm_client_set_download_limits(
 	    d->rdfm, (long long)c->download_min_rate, c->download_grace_ms);
-	d->mgmt = mgmt_new(d->base, c, NULL);
+	/* One cycle and out: no operator to wait for on the channel. */
+	d->mgmt = d->once ? NULL : mgmt_new(d->base, c, NULL);
 	if (c->artifact_verify_key != NULL &&
 	    (d->verify_key = artifact_key_load(c->artifact_verify_key, err,
 	                                       sizeof(err))) == NULL) {
