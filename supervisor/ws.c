@@ -1149,12 +1149,6 @@ ws_set_reading(struct ws *ws, bool on)
 	leave(ws, false);
 }
 
-bool
-ws_is_open(const struct ws *ws)
-{
-	return ws->state == ST_OPEN && !gone(ws);
-}
-
 /* Deadlines: handshakes, closes and silent connections. */
 
 /* Reports every ended connection; each report may end or free others. */

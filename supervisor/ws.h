@@ -87,7 +87,6 @@ int ws_send(struct ws *ws, bool text, const void *data, size_t len);
 void ws_close(struct ws *ws, unsigned code, const char *reason);
 /* Stops (false) or resumes reading; output still flows. */
 void ws_set_reading(struct ws *ws, bool on);
-bool ws_is_open(const struct ws *ws);
 
 /*
  * The pure parts, for tests.  The Sec-WebSocket-Accept value for a key
