@@ -56,6 +56,9 @@ check "single board: the new version right after the update" \
 	wait_dev id-a '.version == "2.0.0"' 10
 check "... which the log says succeeded" \
 	grep -q 'msg="Update successful" device="a"' "$L"
+check "... and the server's device record holds it (update_version)" \
+	eval 'admin GET /admin/devices |
+		jq -e ".[] | select(.id == \"id-a\") | .software_version == \"2.0.0\"" >/dev/null'
 check "group: progress over both members climbs to 100" \
 	wait_dev id-gm '.progress[-1] == 100' 60
 check "group: the version every member runs" \

@@ -1,6 +1,6 @@
 /*
- * A test RDFM server: the device API of docs/design.md "RDFM device API" (signed
- * authentication, approvals, update check, local-storage downloads with
+ * A test RDFM server: the device API of docs/design.md "RDFM device API"
+ * (signed authentication, approvals, update check, local-storage downloads with
  * Range), an /admin/ interface for tests, fault injection and a JSON log.
  * This file: start-up, TLS, request dispatch, and the shared helpers.
  */

@@ -372,6 +372,8 @@ dispatch(struct mdev *d, struct json_object *o)
 		d->version = xstrdup(str_field(o, "version"));
 		json_object_array_add(d->versions,
 		                      json_object_new_string(d->version));
+		/* As RDFM does: the device's stored metadata changes too. */
+		device_set_version(d->id, d->version);
 	} else if (strcmp(m, "fs_file_probe_reply") == 0) {
 		if (!is_str(o, "id") || !is_int(o, "status") ||
 		    !is_int(o, "size"))

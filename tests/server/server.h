@@ -93,6 +93,8 @@ struct json_object *parse_object(const char *s, size_t len);
 const char *str_field(struct json_object *o, const char *key);
 
 /* device.c */
+/* A device's stored version, as a management channel's update_version. */
+void device_set_version(const char *id, const char *version);
 void handle_auth(struct evhttp_request *req);
 void handle_check(struct evhttp_request *req);
 
