@@ -66,14 +66,6 @@ dev_once(struct mgmt_dev *dev, enum mgmt_once what)
 	return true;
 }
 
-/* A message logged at warning level the first time, at debug after. */
-#define ONCE(dev, what, msg, ...)                                              \
-	do {                                                                   \
-		if (dev_once(dev, what))                                       \
-			log_warnx(msg, __VA_ARGS__);                           \
-		else                                                           \
-			log_debug(msg, __VA_ARGS__);                           \
-	} while (0)
 
 int
 dev_send(struct mgmt_dev *dev, char *json)

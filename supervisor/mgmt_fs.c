@@ -41,13 +41,6 @@ struct mgmt_fsx {
 	int64_t started;
 };
 
-#define ONCE(dev, what, msg, ...)                                              \
-	do {                                                                   \
-		if (dev_once(dev, what))                                       \
-			log_warnx(msg, __VA_ARGS__);                           \
-		else                                                           \
-			log_debug(msg, __VA_ARGS__);                           \
-	} while (0)
 
 static void read_next(struct mgmt_fsx *);
 

@@ -213,4 +213,13 @@ void logs_add(struct mgmt_dev *dev, const char *name, const char *entry);
 void logs_token_ready(struct mgmt_dev *dev);
 void logs_free(struct mgmt_dev *dev);
 
+/* A message logged at warning level the first time, at debug after. */
+#define ONCE(dev, what, msg, ...)                                              \
+	do {                                                                   \
+		if (dev_once(dev, what))                                       \
+			log_warnx(msg, __VA_ARGS__);                           \
+		else                                                           \
+			log_debug(msg, __VA_ARGS__);                           \
+	} while (0)
+
 #endif

@@ -31,13 +31,6 @@ struct mgmt_shell {
 	int rows, cols;
 };
 
-#define ONCE(dev, what, msg, ...)                                              \
-	do {                                                                   \
-		if (dev_once(dev, what))                                       \
-			log_warnx(msg, __VA_ARGS__);                           \
-		else                                                           \
-			log_debug(msg, __VA_ARGS__);                           \
-	} while (0)
 
 static void feed(struct mgmt_shell *, const uint8_t *, size_t);
 
