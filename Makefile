@@ -49,8 +49,12 @@ OPT    := -O2 -g
 LDOPT  :=
 endif
 
+# Debian 12's libwslay-dev (WebSocket framing) ships no pkg-config file,
+# so it is named here instead of in PKGS; --as-needed drops it where unused.
+WSLAY_LIBS := -lwslay
+
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) $(WSLAY_LIBS)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
 
 ALL_CPPFLAGS = -I. -Icommon -I$(BUILD)/gen -D_GNU_SOURCE \

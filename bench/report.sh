@@ -410,6 +410,13 @@ EOF
 	report_where
 	report_peer
 	report_adaptive
+	# The management channel's section (bench/mgmt.sh writes it).
+	if [ -f "$OUT/data/mgmt.md" ]; then
+		echo
+		echo "<!-- mgmt begin -->"
+		cat "$OUT/data/mgmt.md"
+		echo "<!-- mgmt end -->"
+	fi
 } >"$R"
 plot_serial
 plot_udp

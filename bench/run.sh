@@ -11,14 +11,14 @@
 #   bench/run.sh [BUILD]        BUILD: the build directory (default build)
 # Environment: BENCH_REPS (runs per figure, default 3), BENCH_OUT (where
 # results go, default bench/), BENCH_ONLY (space-separated subset of
-# "serial udp where adaptive peer memory fleet").
+# "serial udp where adaptive peer memory fleet mgmt").
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$(cd "${1:-$SRC/build}" && pwd) || exit 2
 OUT=${BENCH_OUT:-$SRC/bench}
 REPS=${BENCH_REPS:-3}
-ONLY=${BENCH_ONLY:-serial udp where adaptive peer memory fleet}
+ONLY=${BENCH_ONLY:-serial udp where adaptive peer memory fleet mgmt}
 CLI=$BIN/rdfm-mcumgr-client
 SIM=$BIN/mcumgr-board-sim
 MK=$BIN/mcuboot-mkimage
@@ -385,6 +385,12 @@ if run memory; then
 fi
 if run fleet; then
 	bash "$SRC/bench/fleet.sh" || say "bench: fleet benchmark failed"
+fi
+
+# The management channel: 1000 idle devices over ws:// and wss://.
+if run mgmt; then
+	BENCH_OUT=$OUT bash "$SRC/bench/mgmt.sh" "$BIN" ||
+		say "bench: management channel benchmarks failed"
 fi
 
 ELAPSED=$(($(date +%s) - START))

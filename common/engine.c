@@ -1012,7 +1012,7 @@ engine_link_lost_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (e->link != LINK_UP)
 		return;
-	log_info("link lost", "reason=%s", log_q(e->why));
+	log_debug("link lost", "reason=%s", log_q(e->why));
 	e->link = LINK_DOWN;
 	if (e->link_ev != NULL) {
 		event_free(e->link_ev);

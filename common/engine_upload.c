@@ -124,7 +124,7 @@ upload_finish(struct engine *e)
 	uint64_t elapsed = engine_now_ms() - u->t_start;
 
 	send_progress(e, true);
-	log_info("upload done",
+	log_debug("upload done",
 	         "bytes=%u elapsed_ms=%llu window=%u chunk=%zu "
 	         "pkt_limit=%zu rewinds=%u retransmits=%u",
 	         u->total - u->start_off, (unsigned long long)elapsed,
@@ -665,7 +665,7 @@ engine_upload_begin(struct engine *e)
 	u->buf_hard = 2 * cap;
 	u->buf = xmalloc(u->buf_hard);
 	u->t_start = engine_now_ms();
-	log_info("upload starts",
+	log_debug("upload starts",
 	         "len=%u pkt_limit=%zu chunk=%zu first_chunk=%zu window=%u "
 	         "window_max=%u window_from=%s grow_after=%u",
 	         u->total, u->plan.pkt_limit, u->plan.chunk,

@@ -22,6 +22,14 @@
 const struct smpg_cmd smpg_image_state_read = {
     "image list", SMP_OP_READ, SMP_GROUP_IMAGE, SMP_IMAGE_STATE,
     "CONFIG_MCUMGR_GRP_IMG (before Zephyr 3.3: CONFIG_MCUMGR_CMD_IMG_MGMT)"};
+const struct smpg_cmd smpg_image_confirm = {
+    "image confirm", SMP_OP_WRITE, SMP_GROUP_IMAGE, SMP_IMAGE_STATE,
+    "CONFIG_MCUMGR_GRP_IMG (before Zephyr 3.3: CONFIG_MCUMGR_CMD_IMG_MGMT)"};
+const struct smpg_cmd smpg_os_echo = {
+    "echo", SMP_OP_WRITE, SMP_GROUP_OS, SMP_OS_ECHO,
+    "CONFIG_MCUMGR_GRP_OS_ECHO (before Zephyr 3.3: CONFIG_OS_MGMT_ECHO)"};
+const struct smpg_cmd smpg_os_reset = {"reset", SMP_OP_WRITE, SMP_GROUP_OS,
+                                       SMP_OS_RESET, "CONFIG_MCUMGR_GRP_OS"};
 const struct smpg_cmd smpg_image_erase = {
     "image erase", SMP_OP_WRITE, SMP_GROUP_IMAGE, SMP_IMAGE_ERASE,
     "CONFIG_MCUMGR_GRP_IMG (before Zephyr 3.3: CONFIG_MCUMGR_CMD_IMG_MGMT)"};
@@ -123,6 +131,29 @@ smpg_enc_empty(uint8_t *buf, size_t cap)
 
 	enc_payload(&e, buf, cap);
 	enc_map(&e, 0, false);
+	return enc_done(&e);
+}
+
+ssize_t
+smpg_enc_echo(uint8_t *buf, size_t cap, const char *text)
+{
+	struct enc e;
+
+	enc_payload(&e, buf, cap);
+	enc_map(&e, 1, false);
+	enc_kv_tstr(&e, "d", text);
+	return enc_done(&e);
+}
+
+ssize_t
+smpg_enc_image_confirm(uint8_t *buf, size_t cap)
+{
+	struct enc e;
+
+	enc_payload(&e, buf, cap);
+	enc_map(&e, 1, false);
+	enc_tstr(&e, "confirm");
+	enc_bool(&e, true);
 	return enc_done(&e);
 }
 
@@ -548,6 +579,16 @@ smpg_dec_os_info(const struct smp_tree *t, const char **output, char *why,
 	int rc;
 
 	*output = get_cstr(t, smp_tree_root(t), "output", true, &rc, why, cap);
+	return rc;
+}
+
+int
+smpg_dec_echo(const struct smp_tree *t, const char **text, char *why,
+              size_t cap)
+{
+	int rc;
+
+	*text = get_cstr(t, smp_tree_root(t), "r", true, &rc, why, cap);
 	return rc;
 }
 

@@ -35,6 +35,9 @@ struct smpg_cmd {
 
 extern const struct smpg_cmd smpg_image_state_read;
 extern const struct smpg_cmd smpg_image_erase;
+extern const struct smpg_cmd smpg_image_confirm; /* the running image */
+extern const struct smpg_cmd smpg_os_echo;
+extern const struct smpg_cmd smpg_os_reset;
 extern const struct smpg_cmd smpg_os_taskstat;
 extern const struct smpg_cmd smpg_os_mpstat;
 extern const struct smpg_cmd smpg_os_datetime_get;
@@ -64,6 +67,9 @@ const char *smpg_not_supported_msg(const struct smpg_cmd *c, char *buf,
  * not fit cap (or an argument is out of range).
  */
 ssize_t smpg_enc_empty(uint8_t *buf, size_t cap);
+/* echo {"d": text}; confirming the running image {"confirm": true}. */
+ssize_t smpg_enc_echo(uint8_t *buf, size_t cap, const char *text);
+ssize_t smpg_enc_image_confirm(uint8_t *buf, size_t cap);
 /* slot < 0: the board's default (slot 1). */
 ssize_t smpg_enc_image_erase(uint8_t *buf, size_t cap, int slot);
 /* format NULL: the board's default (the kernel name). */
@@ -120,7 +126,9 @@ int smpg_dec_mpstat(const struct smp_tree *t, struct smpg_mpstat *out,
                     char *why, size_t whycap);
 void smpg_mpstat_free(struct smpg_mpstat *s);
 
-/* os info: "output"; datetime get: "datetime". */
+/* echo: "r"; os info: "output"; datetime get: "datetime". */
+int smpg_dec_echo(const struct smp_tree *t, const char **text, char *why,
+                  size_t whycap);
 int smpg_dec_os_info(const struct smp_tree *t, const char **output, char *why,
                      size_t whycap);
 int smpg_dec_datetime(const struct smp_tree *t, const char **datetime,

@@ -7,6 +7,7 @@ rdfm-mcumgr-client_SRCS := \
 	supervisor/daemon.c \
 	supervisor/fdlimit.c \
 	supervisor/machine.c \
+	supervisor/machine_mgmt.c \
 	supervisor/decide.c \
 	supervisor/board.c \
 	supervisor/links.c \
@@ -26,6 +27,13 @@ rdfm-mcumgr-client_SRCS := \
 	supervisor/smp_cmd.c \
 	supervisor/tty_holder.c \
 	supervisor/cmd_artifact.c \
+	supervisor/curlev.c \
+	supervisor/ws.c \
+	supervisor/mgmt_msg.c \
+	supervisor/mgmt.c \
+	supervisor/mgmt_shell.c \
+	supervisor/mgmt_fs.c \
+	supervisor/mgmt_logs.c \
 	common/mcuboot.c \
 	common/ihex.c \
 	common/smp.c \

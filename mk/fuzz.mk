@@ -2,7 +2,7 @@
 # check runs each for FUZZ_SECONDS).  Seeds in tests/fuzz/corpus/NAME.
 FUZZERS += fuzz_config
 fuzz_config_SRCS := tests/fuzz/fuzz_config.c supervisor/config.c \
-	common/duration.c $(BASE)
+	supervisor/mgmt_msg.c common/duration.c $(BASE)
 
 FUZZERS += fuzz_duration
 fuzz_duration_SRCS := tests/fuzz/fuzz_duration.c common/duration.c
@@ -51,3 +51,8 @@ fuzz_ihex_SRCS := tests/fuzz/fuzz_ihex.c common/ihex.c $(BASE)
 FUZZERS += fuzz_smp_groups
 fuzz_smp_groups_SRCS := tests/fuzz/fuzz_smp_groups.c common/smp_groups.c \
 	common/smp_tree.c common/smp_cbor.c common/smp.c $(BASE)
+
+FUZZERS += fuzz_mgmt_msg
+fuzz_mgmt_msg_SRCS := tests/fuzz/fuzz_mgmt_msg.c supervisor/mgmt_msg.c \
+	supervisor/ws.c supervisor/curlev.c supervisor/rdfm.c \
+	supervisor/spool.c supervisor/keys.c $(BASE)

@@ -11,7 +11,16 @@ test_keys_SRCS := tests/unit/test_keys.c supervisor/keys.c $(BASE)
 
 TESTS += test_config
 test_config_SRCS := tests/unit/test_config.c supervisor/config.c \
-	common/duration.c $(BASE)
+	supervisor/mgmt_msg.c common/duration.c $(BASE)
+
+TESTS += test_config_mgmt
+test_config_mgmt_SRCS := tests/unit/test_config_mgmt.c supervisor/config.c \
+	supervisor/mgmt_msg.c common/duration.c $(BASE)
+
+TESTS += test_mgmt_msg
+test_mgmt_msg_SRCS := tests/unit/test_mgmt_msg.c supervisor/mgmt_msg.c \
+	supervisor/ws.c supervisor/curlev.c supervisor/rdfm.c \
+	supervisor/spool.c supervisor/keys.c $(BASE)
 
 TESTS += test_smp
 test_smp_SRCS := tests/unit/test_smp.c common/smp.c \
@@ -61,7 +70,7 @@ test_artifact_SRCS := tests/unit/test_artifact.c supervisor/artifact.c \
 
 TESTS += test_metrics
 test_metrics_SRCS := tests/unit/test_metrics.c supervisor/metrics.c \
-	supervisor/config.c common/duration.c $(BASE)
+	supervisor/config.c supervisor/mgmt_msg.c common/duration.c $(BASE)
 
 TESTS += test_decide
 test_decide_SRCS := tests/unit/test_decide.c supervisor/decide.c common/util.c \

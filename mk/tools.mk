@@ -41,6 +41,10 @@ rdfm-test-server_SRCS := \
 	tests/server/device.c \
 	tests/server/download.c \
 	tests/server/admin.c \
+	tests/server/wsconn.c \
+	tests/server/mgmt.c \
+	tests/server/mgmt_admin.c \
+	tests/server/mgmt_http.c \
 	common/log.c \
 	common/xmalloc.c
 rdfm-test-server_LIBS := -levent_openssl
@@ -71,6 +75,26 @@ rdfm-poll_SRCS := \
 	common/log.c \
 	common/xmalloc.c
 
+# The management channel (supervisor/mgmt*.c) against a server, with fake
+# boards and stdin standing in for the update machine.
+TOOL_PROGRAMS += mgmt-drive
+mgmt-drive_SRCS := \
+	tests/tools/mgmt-drive.c \
+	supervisor/mgmt.c \
+	supervisor/mgmt_shell.c \
+	supervisor/mgmt_fs.c \
+	supervisor/mgmt_logs.c \
+	supervisor/mgmt_msg.c \
+	supervisor/ws.c \
+	supervisor/curlev.c \
+	supervisor/config.c \
+	supervisor/rdfm.c \
+	supervisor/spool.c \
+	supervisor/keys.c \
+	common/duration.c \
+	common/log.c \
+	common/xmalloc.c
+
 # cmd_artifact() without the rest of the supervisor, for tests and the
 # memory measurement.
 TOOL_PROGRAMS += artifact-inspect
@@ -79,6 +103,7 @@ artifact-inspect_SRCS := \
 	supervisor/cmd_artifact.c \
 	supervisor/artifact.c \
 	supervisor/config.c \
+	supervisor/mgmt_msg.c \
 	common/mcuboot.c \
 	common/util.c \
 	common/duration.c \
@@ -124,3 +149,9 @@ paced-line_SRCS := \
 TOOL_PROGRAMS += line-meter
 line-meter_SRCS := \
 	tests/tools/line-meter.c
+
+# The management channel's fleet figures (bench/results.md, its own
+# section); about 6 minutes.
+.PHONY: bench-mgmt
+bench-mgmt: all
+	bench/mgmt.sh $(BUILD)

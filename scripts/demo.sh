@@ -156,6 +156,30 @@ for i in $(seq 1 $((DEADLINE * 5))); do
 	sleep 0.2
 done
 T1=$(date +%s.%N)
+
+step "What an RDFM operator sees (the management channel)"
+. "$SRC/tests/it/mgmt_lib.bash"
+for id in $(jq -r '.devices[].id, .groups[].id' "$T/config.json"); do
+	mdev "$id" >"$T/mgmt-$id.json" 2>/dev/null
+	printf '  %-10s %-9s progress %-28s version %s\n' "$id" \
+		"$(jq -r 'if .connected then "connected" else "offline" end' "$T/mgmt-$id.json")" \
+		"$(jq -r '[.progress[] | tostring] | if length > 6 then .[0:3] + ["..."] + .[-2:] else . end | join(" ")' "$T/mgmt-$id.json")" \
+		"$(jq -r '.version // "-"' "$T/mgmt-$id.json")"
+done
+# demo_action ID ACTION: an operator runs an action; its output.
+demo_action() {
+	local e
+	e=$(run_action "$1" "$2")
+	if wait_exec "$e" '.status_code != null' 15 2>/dev/null; then
+		printf '  -- %s on %s: status %s\n' "$2" "$1" \
+			"$(exec_json "$e" | jq -r .status_code)"
+		exec_json "$e" | jq -r .output | sed 's/^/       /'
+	else
+		echo "  -- $2 on $1: no answer"
+	fi
+}
+demo_action id-udp rdfm.mcumgr.image_list
+demo_action id-serial rdfm.mcumgr.echo
 e2e_stop
 sleep 0.2
 
@@ -175,7 +199,7 @@ row() {
 	local b=$1 how=$2 key=$3 name=$4 want=$5 t0 t1 dt now res old new
 	now=$(slot "$b" 0 version)
 	old=$(grep -m 1 "msg=\"Update offered\" $key=\"$name\"" "$L" |
-		sed -n 's/.* version=\([^ ]*\).*/\1/p')
+		sed -n 's/.* running=\([^ ]*\).*/\1/p')
 	new=$(grep -m 1 "msg=\"Update successful\" $key=\"$name\"" "$L" |
 		sed -n 's/.* new_version=\([^ ]*\).*/\1/p')
 	t0=$(when "$key" "$name" "Update offered")

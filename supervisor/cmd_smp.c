@@ -669,9 +669,8 @@ cli_start(struct smp_cli *c)
 
 	if (c->w != NULL)
 		return 0;
-	if (cli_link_precheck(c) != 0)
-		return SMP_EX_FAIL;
-	if (cli_link_lock(c) != 0)
+	/* Our lock first: a holder of ours is named the same way always. */
+	if (cli_link_lock(c) != 0 || cli_link_precheck(c) != 0)
 		return SMP_EX_FAIL;
 	c->w = worker_spawn(c->ws,
 	                    c->link.kind == WORKER_SERIAL ? "smp-serial"

@@ -30,6 +30,7 @@
 #include "duration.h"
 #include "journal.h"
 #include "log.h"
+#include "mgmt_msg.h"
 #include "xmalloc.h"
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
@@ -80,6 +81,9 @@ static const char *const top_keys[] = {"server",
                                        "boards_per_worker",
                                        "timeouts",
                                        "log_format",
+                                       "management",
+                                       "upload_hosts",
+                                       "file_max_bytes",
                                        NULL};
 static const char *const device_keys[] = {"name",
                                           "id",
@@ -90,12 +94,23 @@ static const char *const device_keys[] = {"name",
                                           "update_interval",
                                           "transport",
                                           "timeouts",
+                                          "actions",
+                                          "shell",
+                                          "file_paths",
+                                          "file_max_bytes",
                                           NULL};
-static const char *const group_keys[] = {
-    "name",     "id",      "type", "key", "update_interval",
-    "timeouts", "members", NULL};
-static const char *const member_keys[] = {"name", "device", "self_confirm",
-                                          "transport", NULL};
+static const char *const group_keys[] = {"name",
+                                         "id",
+                                         "type",
+                                         "key",
+                                         "update_interval",
+                                         "timeouts",
+                                         "members",
+                                         "actions",
+                                         "file_max_bytes",
+                                         NULL};
+static const char *const member_keys[] = {
+    "name", "device", "self_confirm", "transport", "shell", "file_paths", NULL};
 static const char *const timeout_keys[] = {"request", "erase", "reboot",
                                            "confirm", "stall", NULL};
 static const char *const serial_keys[] = {"type", "device", "baud", "mtu",
@@ -218,6 +233,20 @@ config_issue_line(const struct config_issue *i)
 
 static int perr(struct parse *, const char *kp, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The management channel's keys: the block at the end of this file. */
+static int parse_mgmt_top(struct parse *, struct config *, json_object *);
+static int parse_mgmt_device(struct parse *, const struct config *,
+                             json_object *, const char *, struct device_cfg *);
+static int parse_mgmt_group(struct parse *, const struct config *,
+                            json_object *, const char *, struct group_cfg *);
+static int parse_board_mgmt(struct parse *, json_object *, const char *,
+                            struct board_mgmt_cfg *);
+static void free_board_mgmt(struct board_mgmt_cfg *);
+static void free_mgmt(struct mgmt_cfg *);
+static bool board_mgmt_equal(const struct board_mgmt_cfg *,
+                             const struct board_mgmt_cfg *);
+static bool mgmt_equal(const struct mgmt_cfg *, const struct mgmt_cfg *);
 
 /* Every error is recorded: the operator fixes them all in one pass. */
 static int
@@ -1122,6 +1151,7 @@ parse_device(struct parse *p, struct config *c, json_object *o, const char *kp,
 	                    &d->update_interval_ms) == -1;
 	bad |= parse_timeouts(p, o, kp, &d->timeouts) == -1;
 	bad |= parse_transport(p, o, kp, &d->transport) == -1;
+	bad |= parse_mgmt_device(p, c, o, kp, d) == -1;
 	bad |= claim_identity(p, kp, d->id, d->name, d->key_path) == -1;
 	return bad ? -1 : 0;
 }
@@ -1141,6 +1171,7 @@ parse_member(struct parse *p, json_object *o, const char *kp,
 	               &m->device) == -1;
 	bad |= get_bool(p, o, kp, "self_confirm", &m->self_confirm) == -1;
 	bad |= parse_transport(p, o, kp, &m->transport) == -1;
+	bad |= parse_board_mgmt(p, o, kp, &m->mgmt_board) == -1;
 	return bad ? -1 : 0;
 }
 
@@ -1217,6 +1248,7 @@ parse_group(struct parse *p, struct config *c, json_object *o, const char *kp,
 		bad = true;
 	else
 		bad |= parse_members(p, arr, kp, g) == -1;
+	bad |= parse_mgmt_group(p, c, o, kp, g) == -1;
 	bad |= claim_identity(p, kp, g->id, g->name, g->key_path) == -1;
 	return bad ? -1 : 0;
 }
@@ -1320,6 +1352,7 @@ parse_top_scalars(struct parse *p, struct config *c, json_object *root)
 	               CONFIG_MAX_BOARDS_PER_WORKER, &v) == -1;
 	c->boards_per_worker = (int)v;
 	bad |= parse_log_format(p, root, c) == -1;
+	bad |= parse_mgmt_top(p, c, root) == -1;
 	return bad ? -1 : 0;
 }
 
@@ -1596,6 +1629,8 @@ config_defaults(struct config *c)
 	c->timeouts.reboot_ms = 60 * 1000;
 	c->timeouts.confirm_ms = 5 * 60 * 1000;
 	c->timeouts.stall_ms = 60 * 1000;
+	c->management = true;
+	c->file_max_bytes = CONFIG_DEFAULT_FILE_MAX;
 }
 
 /* Errors past the cap are counted; say so as one more line. */
@@ -2076,13 +2111,17 @@ config_free(struct config *c)
 		free(c->devices[i].key);
 		free(c->devices[i].key_path);
 		transport_free(&c->devices[i].transport);
+		free_board_mgmt(&c->devices[i].mgmt_board);
+		free_mgmt(&c->devices[i].mgmt);
 	}
 	for (i = 0; i < c->ngroups; i++) {
 		for (j = 0; j < c->groups[i].nmembers; j++) {
 			free(c->groups[i].members[j].name);
 			free(c->groups[i].members[j].device);
 			transport_free(&c->groups[i].members[j].transport);
+			free_board_mgmt(&c->groups[i].members[j].mgmt_board);
 		}
+		free_mgmt(&c->groups[i].mgmt);
 		free(c->groups[i].members);
 		free(c->groups[i].name);
 		free(c->groups[i].id);
@@ -2101,6 +2140,9 @@ config_free(struct config *c)
 	free(c->ca_file);
 	free(c->artifact_verify_key);
 	free(c->metrics);
+	for (i = 0; i < c->nupload_hosts; i++)
+		free(c->upload_hosts[i]);
+	free(c->upload_hosts);
 	free(c);
 }
 
@@ -2164,7 +2206,9 @@ device_cfg_equal(const struct device_cfg *a, const struct device_cfg *b)
 	       a->self_confirm == b->self_confirm &&
 	       a->update_interval_ms == b->update_interval_ms &&
 	       transport_cfg_equal(&a->transport, &b->transport) &&
-	       timeouts_equal(&a->timeouts, &b->timeouts);
+	       timeouts_equal(&a->timeouts, &b->timeouts) &&
+	       board_mgmt_equal(&a->mgmt_board, &b->mgmt_board) &&
+	       mgmt_equal(&a->mgmt, &b->mgmt);
 }
 
 bool
@@ -2177,7 +2221,7 @@ group_cfg_equal(const struct group_cfg *a, const struct group_cfg *b)
 	    !str_same(a->key_path, b->key_path) ||
 	    a->update_interval_ms != b->update_interval_ms ||
 	    !timeouts_equal(&a->timeouts, &b->timeouts) ||
-	    a->nmembers != b->nmembers)
+	    a->nmembers != b->nmembers || !mgmt_equal(&a->mgmt, &b->mgmt))
 		return false;
 	for (i = 0; i < a->nmembers; i++) {
 		const struct member_cfg *x = &a->members[i],
@@ -2186,7 +2230,8 @@ group_cfg_equal(const struct group_cfg *a, const struct group_cfg *b)
 		if (!str_same(x->name, y->name) ||
 		    !str_same(x->device, y->device) ||
 		    x->self_confirm != y->self_confirm ||
-		    !transport_cfg_equal(&x->transport, &y->transport))
+		    !transport_cfg_equal(&x->transport, &y->transport) ||
+		    !board_mgmt_equal(&x->mgmt_board, &y->mgmt_board))
 			return false;
 	}
 	return true;
@@ -2252,4 +2297,349 @@ config_check_address(const char *address, char *why, size_t whycap)
 		return -1;
 	free(host);
 	return 0;
+}
+
+/*
+ * The management channel's keys (issue 15), kept together here:
+ *   top level   management, upload_hosts, file_max_bytes
+ *   devices[]   actions, shell, file_paths, file_max_bytes
+ *   groups[]    actions (each naming its member), file_max_bytes
+ *   members[]   shell, file_paths
+ */
+
+#define ACTION_ID_MAX      64
+#define ACTION_TIMEOUT_MAX (10 * 60 * 1000LL)
+#define FILE_MAX_LIMIT     (1024LL * 1024 * 1024)
+
+static const char *const action_keys[] = {
+    "id", "name", "description", "command", "timeout", "member", NULL};
+
+/* A string array; *out NULL-terminated, each string checked by ok(). */
+static int
+get_str_array(struct parse *p, json_object *o, const char *kp, const char *key,
+              const char *what, bool (*ok)(const char *, char *, size_t),
+              char ***out, size_t *n)
+{
+	char sub[KP_MAX], ekp[KP_MAX], why[160];
+	json_object *arr, *v;
+	size_t i, len;
+
+	if (get_array(p, o, kp, key, &arr) == -1)
+		return -1;
+	if (arr == NULL)
+		return 0;
+	kp_key(sub, kp, key);
+	len = json_object_array_length(arr);
+	*out = xcalloc(len + 1, sizeof(**out));
+	for (i = 0; i < len; i++) {
+		kp_index(ekp, kp, key, i);
+		v = json_object_array_get_idx(arr, i);
+		if (!json_object_is_type(v, json_type_string) ||
+		    json_object_get_string_len(v) == 0 ||
+		    strlen(json_object_get_string(v)) !=
+		        (size_t)json_object_get_string_len(v))
+			return perr(p, ekp, "expected a non-empty string (%s)",
+			            what);
+		(*out)[i] = xstrdup(json_object_get_string(v));
+		(*n)++;
+		if (ok != NULL && !ok((*out)[i], why, sizeof(why)))
+			return perr(p, ekp, "\"%s\": %s (expected %s)",
+			            (*out)[i], why, what);
+	}
+	return 0;
+}
+
+/* A prefix follows the rule requested paths follow (mgmt_msg.c). */
+static bool
+fs_prefix_ok(const char *path, char *why, size_t whycap)
+{
+	return mgmt_path_valid(path, why, whycap);
+}
+
+static bool
+upload_host_ok(const char *h, char *why, size_t whycap)
+{
+	struct in6_addr a6;
+	char buf[64];
+	size_t n = strlen(h);
+
+	if (n >= 2 && h[0] == '[' && h[n - 1] == ']' && n - 2 < sizeof(buf)) {
+		memcpy(buf, h + 1, n - 2);
+		buf[n - 2] = '\0';
+		if (inet_pton(AF_INET6, buf, &a6) == 1)
+			return true;
+	}
+	if (valid_hostname(h))
+		return true;
+	snprintf(why, whycap, "not a host name or address");
+	return false;
+}
+
+static int
+parse_board_mgmt(struct parse *p, json_object *o, const char *kp,
+                 struct board_mgmt_cfg *b)
+{
+	if (get_bool(p, o, kp, "shell", &b->shell) == -1 ||
+	    get_str_array(p, o, kp, "file_paths",
+	                  "an absolute path such as \"/lfs/logs\"",
+	                  fs_prefix_ok, &b->file_paths, &b->nfile_paths) == -1)
+		return -1;
+	return 0;
+}
+
+static bool
+printable_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return false;
+	return true;
+}
+
+static bool
+action_id_ok(const char *id)
+{
+	size_t i, n = strlen(id);
+
+	if (n > ACTION_ID_MAX)
+		return false;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)id[i] <= 0x20 || (unsigned char)id[i] > 0x7e)
+			return false;
+	return true;
+}
+
+static int
+parse_action(struct parse *p, json_object *o, const char *kp,
+             struct action_cfg *a, const struct group_cfg *g)
+{
+	char sub[KP_MAX];
+	size_t i;
+
+	if (!json_object_is_type(o, json_type_object))
+		return perr(p, kp, "expected an object (an action), found %s",
+		            type_name(o));
+	warn_unknown_keys(p, o, kp, action_keys);
+	a->timeout_ms = CONFIG_DEFAULT_ACTION_TIMEOUT;
+	if (get_str(p, o, kp, "id", "the action's id, shown to the server",
+	            &a->id) == -1 ||
+	    get_str(p, o, kp, "name", NULL, &a->name) == -1 ||
+	    get_str(p, o, kp, "description", NULL, &a->description) == -1 ||
+	    get_duration(p, o, kp, "timeout", &a->timeout_ms) == -1 ||
+	    get_str(p, o, kp, "member", NULL, &a->member) == -1)
+		return -1;
+	kp_key(sub, kp, "id");
+	if (!action_id_ok(a->id))
+		return perr(p, sub,
+		            "\"%s\": expected up to %d printable characters "
+		            "without spaces",
+		            a->id, ACTION_ID_MAX);
+	if (strncmp(a->id, "rdfm.", 5) == 0)
+		return perr(p, sub,
+		            "\"%s\": ids starting with \"rdfm.\" are the "
+		            "built-in actions'",
+		            a->id);
+	kp_key(sub, kp, "timeout");
+	if (a->timeout_ms > ACTION_TIMEOUT_MAX)
+		return perr(p, sub, "longer than 10m");
+	if (get_str_array(p, o, kp, "command",
+	                  "the words of a shell command on the board", NULL,
+	                  &a->command, &a->ncommand) == -1)
+		return -1;
+	kp_key(sub, kp, "command");
+	if (a->ncommand == 0 || a->ncommand > 32)
+		return perr(p, sub,
+		            "%s: expected an array of 1 to 32 words, e.g. "
+		            "[\"kernel\", \"uptime\"]",
+		            a->command == NULL ? "missing" : "wrong length");
+	for (i = 0; i < a->ncommand; i++)
+		if (strlen(a->command[i]) > 255 ||
+		    !printable_ascii(a->command[i]))
+			return perr(p, sub,
+			            "word %zu: expected up to 255 printable "
+			            "characters",
+			            i);
+	kp_key(sub, kp, "member");
+	if (g == NULL && a->member != NULL)
+		return perr(p, sub, "only a group's actions name a member");
+	if (g != NULL) {
+		if (a->member == NULL)
+			return perr(p, sub,
+			            "missing: expected the name of the group "
+			            "member the command runs on");
+		for (i = 0; i < g->nmembers; i++)
+			if (strcmp(g->members[i].name, a->member) == 0)
+				break;
+		if (i == g->nmembers)
+			return perr(p, sub,
+			            "\"%s\" is not a member of this "
+			            "group",
+			            a->member);
+	}
+	if (a->name == NULL)
+		a->name = xstrdup(a->id);
+	if (a->description == NULL)
+		a->description = xstrdup("");
+	return 0;
+}
+
+static int
+parse_actions(struct parse *p, json_object *o, const char *kp,
+              struct mgmt_cfg *m, const struct group_cfg *g)
+{
+	char akp[KP_MAX], sub[KP_MAX];
+	json_object *arr;
+	size_t i, j, n;
+
+	if (get_array(p, o, kp, "actions", &arr) == -1)
+		return -1;
+	if (arr == NULL)
+		return 0;
+	n = json_object_array_length(arr);
+	m->actions = xcalloc(n > 0 ? n : 1, sizeof(*m->actions));
+	for (i = 0; i < n; i++) {
+		kp_index(akp, kp, "actions", i);
+		m->nactions++;
+		if (parse_action(p, json_object_array_get_idx(arr, i), akp,
+		                 &m->actions[i], g) == -1)
+			return -1;
+		kp_key(sub, akp, "id");
+		for (j = 0; j < i; j++)
+			if (strcmp(m->actions[j].id, m->actions[i].id) == 0)
+				return perr(p, sub,
+				            "\"%s\" is already the id of "
+				            "actions[%zu] (expected each to be "
+				            "unique)",
+				            m->actions[i].id, j);
+	}
+	return 0;
+}
+
+static int
+parse_mgmt_top(struct parse *p, struct config *c, json_object *root)
+{
+	size_t i, j;
+
+	if (get_bool(p, root, "", "management", &c->management) == -1 ||
+	    get_int(p, root, "", "file_max_bytes", 1, FILE_MAX_LIMIT,
+	            &c->file_max_bytes) == -1 ||
+	    get_str_array(p, root, "", "upload_hosts",
+	                  "a host name or address, e.g. \"s3.example.com\"",
+	                  upload_host_ok, &c->upload_hosts,
+	                  &c->nupload_hosts) == -1)
+		return -1;
+	/* Hosts compare without regard to case; brackets are the URL's. */
+	for (i = 0; i < c->nupload_hosts; i++) {
+		char *h = c->upload_hosts[i];
+		size_t n = strlen(h);
+
+		if (h[0] == '[') {
+			memmove(h, h + 1, n - 2);
+			h[n - 2] = '\0';
+		}
+		for (j = 0; h[j] != '\0'; j++)
+			h[j] = (char)tolower((unsigned char)h[j]);
+	}
+	return 0;
+}
+
+static int
+parse_mgmt_device(struct parse *p, const struct config *c, json_object *o,
+                  const char *kp, struct device_cfg *d)
+{
+	d->mgmt.file_max_bytes = c->file_max_bytes;
+	if (parse_board_mgmt(p, o, kp, &d->mgmt_board) == -1 ||
+	    get_int(p, o, kp, "file_max_bytes", 1, FILE_MAX_LIMIT,
+	            &d->mgmt.file_max_bytes) == -1 ||
+	    parse_actions(p, o, kp, &d->mgmt, NULL) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+parse_mgmt_group(struct parse *p, const struct config *c, json_object *o,
+                 const char *kp, struct group_cfg *g)
+{
+	g->mgmt.file_max_bytes = c->file_max_bytes;
+	if (get_int(p, o, kp, "file_max_bytes", 1, FILE_MAX_LIMIT,
+	            &g->mgmt.file_max_bytes) == -1 ||
+	    parse_actions(p, o, kp, &g->mgmt, g) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+free_strv(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
+free_board_mgmt(struct board_mgmt_cfg *b)
+{
+	free_strv(b->file_paths, b->nfile_paths);
+}
+
+static void
+free_mgmt(struct mgmt_cfg *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nactions; i++) {
+		free(m->actions[i].id);
+		free(m->actions[i].name);
+		free(m->actions[i].description);
+		free(m->actions[i].member);
+		free_strv(m->actions[i].command, m->actions[i].ncommand);
+	}
+	free(m->actions);
+}
+
+static bool
+strv_equal(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	size_t i;
+
+	if (na != nb)
+		return false;
+	for (i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+static bool
+board_mgmt_equal(const struct board_mgmt_cfg *a, const struct board_mgmt_cfg *b)
+{
+	return a->shell == b->shell &&
+	       strv_equal(a->file_paths, a->nfile_paths, b->file_paths,
+	                  b->nfile_paths);
+}
+
+static bool
+mgmt_equal(const struct mgmt_cfg *a, const struct mgmt_cfg *b)
+{
+	size_t i;
+
+	if (a->nactions != b->nactions ||
+	    a->file_max_bytes != b->file_max_bytes)
+		return false;
+	for (i = 0; i < a->nactions; i++) {
+		const struct action_cfg *x = &a->actions[i],
+		                        *y = &b->actions[i];
+
+		if (strcmp(x->id, y->id) != 0 ||
+		    strcmp(x->name, y->name) != 0 ||
+		    strcmp(x->description, y->description) != 0 ||
+		    !str_same(x->member, y->member) ||
+		    x->timeout_ms != y->timeout_ms ||
+		    !strv_equal(x->command, x->ncommand, y->command,
+		                y->ncommand))
+			return false;
+	}
+	return true;
 }

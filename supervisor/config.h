@@ -73,6 +73,36 @@ struct transport_cfg {
 	char *att_socket;
 };
 
+/*
+ * The management channel (issue 15): per board (a device or a group
+ * member) whether the operator may open a shell on it and under which
+ * paths files may be fetched; per device or group the operator's actions.
+ */
+#define CONFIG_DEFAULT_FILE_MAX       (16LL * 1024 * 1024)
+#define CONFIG_DEFAULT_ACTION_TIMEOUT (10 * 1000LL)
+
+struct action_cfg {
+	char *id;
+	char *name;        /* default: id */
+	char *description; /* default: "" */
+	char **command;    /* argv of an SMP shell exec; NULL-terminated */
+	size_t ncommand;
+	int64_t timeout_ms;
+	char *member; /* groups: the member it runs on; NULL for devices */
+};
+
+struct board_mgmt_cfg {
+	bool shell;
+	char **file_paths; /* allowed prefixes; NULL-terminated */
+	size_t nfile_paths;
+};
+
+struct mgmt_cfg {
+	struct action_cfg *actions;
+	size_t nactions;
+	int64_t file_max_bytes;
+};
+
 struct device_cfg {
 	char *name;
 	char *id;
@@ -83,6 +113,8 @@ struct device_cfg {
 	int64_t update_interval_ms;
 	struct transport_cfg transport;
 	struct timeouts_cfg timeouts;
+	struct board_mgmt_cfg mgmt_board;
+	struct mgmt_cfg mgmt;
 };
 
 struct member_cfg {
@@ -90,6 +122,7 @@ struct member_cfg {
 	char *device; /* target image name in a group artifact */
 	bool self_confirm;
 	struct transport_cfg transport;
+	struct board_mgmt_cfg mgmt_board;
 };
 
 struct group_cfg {
@@ -102,6 +135,7 @@ struct group_cfg {
 	struct timeouts_cfg timeouts;
 	size_t nmembers;
 	struct member_cfg *members;
+	struct mgmt_cfg mgmt;
 };
 
 struct config {
@@ -127,6 +161,10 @@ struct config {
 	int boards_per_worker;
 	bool log_json; /* log_format "json": one JSON object per log line */
 	struct timeouts_cfg timeouts;
+	bool management;      /* the management channel; default on */
+	char **upload_hosts;  /* file upload hosts besides the server's */
+	size_t nupload_hosts; /* (lower-case, NULL-terminated) */
+	int64_t file_max_bytes;
 	size_t ndevices;
 	struct device_cfg *devices;
 	size_t ngroups;

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "machine.h"
 #include "metrics.h"
+#include "mgmt.h"
 #include "notify.h"
 #include "rdfm.h"
 #include "spool.h"
@@ -68,7 +69,10 @@ struct daemon {
 	struct metrics *metrics;
 	EVP_PKEY *verify_key;
 	char *chroot_dir;
-	int lock_fd; /* state_dir/lock, held while we run */
+	int lock_fd;            /* state_dir/lock, held while we run */
+	struct mgmt *mgmt;      /* the management channel; NULL when off */
+	struct mgmt **old_mgmt; /* of servers before a reload, until exit */
+	size_t nold_mgmt;
 	struct machine_env env;
 
 	/* Started (some retiring), and made by a reload but not started. */
@@ -417,6 +421,16 @@ reload(struct daemon *d)
 	set_server_limits(d->rdfm, nc);
 	d->env.server = nc->server;
 	d->env.retries = nc->retries;
+	if (server_changed) {
+		/* The channel follows the server; the old one is kept idle
+		 * until exit, since retiring machines still hold its devices.
+		 */
+		d->old_mgmt = xreallocarray(d->old_mgmt, d->nold_mgmt + 1,
+		                            sizeof(*d->old_mgmt));
+		d->old_mgmt[d->nold_mgmt++] = d->mgmt;
+		d->mgmt = mgmt_new(d->base, nc, NULL);
+		d->env.mgmt = d->mgmt;
+	}
 	/* (TAILQ_INSERT_TAIL evaluates its element more than once.) */
 	for (i = 0; i < nc->ndevices + nc->ngroups; i++) {
 		if (i < nc->ndevices ? kept_dev[i] : kept_grp[i - nc->ndevices])
@@ -572,6 +586,8 @@ setup_services(struct daemon *d)
 	rdfm_client_set_download_limits(
 	    d->rdfm, (long long)c->download_min_rate, c->download_grace_ms);
 	set_server_limits(d->rdfm, c);
+	/* One cycle and out: no operator to wait for on the channel. */
+	d->mgmt = d->once ? NULL : mgmt_new(d->base, c, NULL);
 	if (c->artifact_verify_key != NULL &&
 	    (d->verify_key = artifact_key_load(c->artifact_verify_key, err,
 	                                       sizeof(err))) == NULL) {
@@ -624,6 +640,7 @@ setup_env(struct daemon *d)
 	d->env.spool = d->spool;
 	d->env.verify_key = d->verify_key;
 	d->env.links = d->links;
+	d->env.mgmt = d->mgmt;
 	d->env.server = c->server;
 	d->env.state_dir = c->state_dir;
 	d->env.retries = c->retries;
@@ -691,6 +708,10 @@ teardown(struct daemon *d)
 	}
 	if (d->metrics != NULL)
 		metrics_free(d->metrics);
+	mgmt_free(d->mgmt);
+	while (d->nold_mgmt > 0)
+		mgmt_free(d->old_mgmt[--d->nold_mgmt]);
+	free(d->old_mgmt);
 	links_free(d->links);
 	if (d->ws != NULL)
 		workers_free(d->ws);

@@ -24,7 +24,9 @@
 #include "links.h"
 #include "log.h"
 #include "machine.h"
+#include "machine_int.h"
 #include "metrics.h"
+#include "mgmt.h"
 #include "rdfm.h"
 #include "spool.h"
 #include "upload.h"
@@ -38,117 +40,12 @@
 #define CONVERGE_RETRY_MS 500
 /* Board steps one member may take to reach its target (loop guard). */
 #define CONVERGE_MAX_STEPS 8
+/* A cycle due while the channel's command holds a board waits this. */
+#define MGMT_WAIT_MS 200
 /* The first cycles of a fleet spread over at most this. */
 #define FIRST_JITTER_MS 10000
 /* Cycles start on a grid this coarse, so that a fleet's share wakeups. */
 #define CYCLE_GRID_MS 1000
-
-enum step {
-	S_IDLE,
-	S_READ,
-	S_STARTUP_CONFIRM,
-	S_CHECK,
-	S_DOWNLOAD,
-	S_ARTIFACT,
-	S_UPLOAD,
-	S_VERIFY,
-	S_PENDING,
-	S_RESET,
-	S_WATCH,
-	S_CONVERGE,
-};
-
-enum outcome { O_UP_TO_DATE, O_UPDATED, O_WAITING, O_SKIPPED, O_FAILED };
-
-struct machine;
-
-struct member {
-	struct machine *m;
-	size_t idx;
-	const char *name;
-	const char *image; /* its image's name in a group artifact */
-	bool self_confirm;
-	const struct transport_cfg *transport;
-	struct board *board;
-
-	/* Its part of the step running on every member. */
-	bool active, ok;
-	char *err; /* why its part failed, or NULL */
-
-	struct board_images imgs; /* last read */
-	bool has_imgs;
-	char version[MCUBOOT_VERSION_MAX];
-	const struct artifact_image *img;
-
-	struct upload *up;
-	bool stalled;
-	uint64_t up_started_ms, up_log_ms, up_acked;
-	struct event *stall_ev, *upload_done_ev;
-	Ipc__Reply__Status up_status;
-	char up_error[256];
-
-	/* Finishing or undoing: steps taken, deadline, and how it ended. */
-	unsigned int conv_steps;
-	uint64_t conv_deadline_ms;
-	bool rejected;
-	struct event *retry_ev;
-	bool late; /* the reset's deadline passed before it answered */
-	/* The slots before the last reset while converging: a reset that
-	 * changes nothing (no bootloader acting on the marks) is not tried
-	 * again and again. */
-	bool reset_sent;
-	struct board_images before_reset;
-};
-
-struct machine {
-	const struct machine_env *env;
-	bool group;
-	const char *name, *id, *type;
-	const char *key_path; /* its identity's file, checked every cycle */
-	int64_t interval_ms;
-	const struct timeouts_cfg *to;
-	EVP_PKEY *key;
-	struct rdfm_dev *rd;
-	struct member *mb;
-	size_t n;
-	bool lone; /* a single board: a group of one */
-
-	enum step step;
-	bool first_cycle, stop, retire;
-	struct board_stats stats;
-	uint64_t cycle_bytes, cycle_upload_ms;
-
-	/* The step running on every member. */
-	size_t outstanding;
-	bool failed;
-	char *fail_reason; /* NULL: none (text() reads it) */
-	void (*after)(struct machine *);
-
-	char version[MCUBOOT_VERSION_MAX]; /* every member agrees on it */
-
-	/* The journal entry, kept in step with the disk. */
-	struct journal_entry j;
-
-	/* The offer being applied, and the download kept for a retry. */
-	char sha[65];
-	struct spool_entry *entry, *kept;
-	struct artifact *art;
-	char *workdir;
-
-	/* Finishing (forward) or undoing (back) what is in flight. */
-	enum decide_dir dir;
-	bool recovering;       /* from the journal, not from a failure */
-	enum step failed_step; /* the step whose failure is undone */
-	enum fail_kind fail_kind;
-	char *rollback_reason;
-
-	struct offer_memory offers;
-	struct event *cycle_ev;
-
-	/* The end of the cycle, once the server has heard the version. */
-	enum outcome report_outcome;
-	int64_t report_delay_ms;
-};
 
 static void cycle_read(struct machine *m);
 static void do_check(struct machine *m);
@@ -304,8 +201,8 @@ holds(const struct board_slot *s, const uint8_t *h)
 	       memcmp(s->hash, h, BOARD_HASH_LEN) == 0;
 }
 
-static void
-timer_ms(struct event *ev, int64_t ms)
+void
+machine_timer_ms(struct event *ev, int64_t ms)
 {
 	struct timeval tv;
 
@@ -566,7 +463,7 @@ cycle_timer(struct machine *m, int64_t ms)
 		at = now + (uint64_t)ms + grid - 1;
 		ms = (int64_t)(at - at % grid - now);
 	}
-	timer_ms(m->cycle_ev, ms);
+	machine_timer_ms(m->cycle_ev, ms);
 }
 
 static void
@@ -575,6 +472,9 @@ cycle_end(struct machine *m, enum outcome o, int64_t delay_ms)
 	drop_offer(m);
 	m->step = S_IDLE;
 	m->first_cycle = false;
+	if (m->mgmt_update && !decide_in_flight(m->j.phase))
+		mm_update_ended(m, o == O_UPDATED, m->stats.last_error);
+	mm_cycle_ended(m);
 	if (m->env->once) {
 		m->env->cycle_done(m->env->arg,
 		                   o == O_UP_TO_DATE || o == O_UPDATED);
@@ -681,7 +581,7 @@ conv_retry(struct member *mb, const char *why)
 	}
 	say(m, mb, LOG_LEVEL_DEBUG, "Board not answering yet", "why=%s",
 	    log_q(why));
-	timer_ms(mb->retry_ev, CONVERGE_RETRY_MS);
+	machine_timer_ms(mb->retry_ev, CONVERGE_RETRY_MS);
 }
 
 static void
@@ -973,6 +873,8 @@ after_back(struct machine *m, size_t bad)
 	if (!m->lone)
 		say(m, NULL, LOG_LEVEL_INFO,
 		    "Group rolled back: every member runs its old image", NULL);
+	m->rolled_back = true;
+	mm_version(m);
 	if (m->recovering) {
 		/* Nothing failed in this run: go on with a normal cycle. */
 		m->recovering = false;
@@ -1023,6 +925,7 @@ on_reported(struct rdfm_dev *rd, const struct rdfm_result *res, void *arg)
 	struct machine *m = arg;
 
 	(void)rd;
+	mm_rdfm_idle(m);
 	if (res->status != RDFM_AUTHENTICATED)
 		say(m, NULL, LOG_LEVEL_WARN,
 		    "The server could not be told the running version yet; it "
@@ -1041,7 +944,8 @@ report_version_then(struct machine *m, enum outcome o, int64_t delay_ms)
 {
 	m->report_outcome = o;
 	m->report_delay_ms = delay_ms;
-	if (m->stop ||
+	/* An open management channel has told the server already. */
+	if (m->stop || mgmt_dev_connected(m->md) ||
 	    rdfm_report_version(m->rd, m->version, on_reported, m) == -1)
 		cycle_end(m, o, delay_ms);
 }
@@ -1065,6 +969,7 @@ succeed(struct machine *m)
 	stats_succeeded(&m->stats);
 	snprintf(m->version, sizeof(m->version), "%s", v);
 	offer_succeeded(&m->offers);
+	mm_version(m);
 	m->recovering = false;
 	/* Check again at once: the server may offer the next hop. */
 	report_version_then(m, O_UPDATED, 0);
@@ -1308,7 +1213,7 @@ after_upload(struct machine *m)
 static void
 arm_stall(struct member *mb)
 {
-	timer_ms(mb->stall_ev, mb->m->to->stall_ms);
+	machine_timer_ms(mb->stall_ev, mb->m->to->stall_ms);
 }
 
 static void
@@ -1333,6 +1238,7 @@ on_upload_progress(uint64_t off, uint64_t total, void *arg)
 	if (off > mb->up_acked) {
 		mb->up_acked = off;
 		arm_stall(mb);
+		mm_progress(mb->m);
 	}
 	if (now - mb->up_log_ms < PROGRESS_LOG_MS || total == 0)
 		return;
@@ -1647,6 +1553,7 @@ read_artifact(struct machine *m)
 	}
 	fill_journal(m);
 	stats_offered(&m->stats, m->j.target_version);
+	mm_offered(m);
 	say(m, NULL, LOG_LEVEL_INFO, "Update artifact ready",
 	    "artifact=%s running=%s offered=%s members=%zu",
 	    log_q(m->art->name), m->version, m->j.target_version, m->n);
@@ -1654,6 +1561,7 @@ read_artifact(struct machine *m)
 		fail_journal(m, S_UPLOAD);
 		return;
 	}
+	mm_update_started(m);
 	m->cycle_bytes = m->cycle_upload_ms = 0;
 	run_all(m, S_UPLOAD, upload_member, after_upload);
 }
@@ -1666,6 +1574,7 @@ on_download(struct rdfm_dev *rd, const struct rdfm_result *res, void *arg)
 	struct machine *m = arg;
 
 	(void)rd;
+	mm_rdfm_idle(m);
 	if (m->stop) {
 		go_idle(m);
 		return;
@@ -1736,6 +1645,7 @@ on_check(struct rdfm_dev *rd, const struct rdfm_result *res, void *arg)
 	struct machine *m = arg;
 
 	(void)rd;
+	mm_rdfm_idle(m);
 	if (m->stop) {
 		go_idle(m);
 		return;
@@ -1887,6 +1797,7 @@ resume_attempts(struct machine *m)
 	         m->j.artifact_sha256);
 	m->offers.attempts = m->j.attempt > 0 ? m->j.attempt - 1 : 0;
 	snprintf(m->sha, sizeof(m->sha), "%s", m->j.artifact_sha256);
+	mm_update_started(m);
 }
 
 static void
@@ -2082,7 +1993,21 @@ on_cycle_timer(evutil_socket_t fd, short ev, void *arg)
 	(void)ev;
 	if (m->stop || m->retire)
 		return;
+	if (mm_busy(m)) {
+		/* The channel's command on a board first. */
+		machine_timer_ms(m->cycle_ev, MGMT_WAIT_MS);
+		return;
+	}
 	cycle_read(m);
+}
+
+void
+machine_cycle_now(struct machine *m)
+{
+	if (m->step != S_IDLE || m->stop || m->retire)
+		return;
+	event_del(m->cycle_ev);
+	machine_timer_ms(m->cycle_ev, 0);
 }
 
 /* --- life cycle ----------------------------------------------------------- */
@@ -2135,6 +2060,7 @@ machine_connect(struct machine *m)
 	m->lone = !m->group;
 	m->rd =
 	    rdfm_dev_new(m->env->rdfm, m->env->server, m->id, m->type, m->key);
+	mm_init(m);
 }
 
 struct machine *
@@ -2143,6 +2069,7 @@ machine_new_device(const struct machine_env *env, const struct device_cfg *c,
 {
 	struct machine *m = machine_alloc(env, 1, 1, key);
 
+	m->dcfg = c;
 	m->name = c->name;
 	m->id = c->id;
 	m->type = c->dev_type;
@@ -2176,6 +2103,7 @@ machine_new_group(const struct machine_env *env, const struct group_cfg *c,
 	}
 	m = machine_alloc(env, c->nmembers, JOURNAL_MAX_MEMBERS, key);
 	m->group = true;
+	m->gcfg = c;
 	m->name = c->name;
 	m->id = c->id;
 	m->type = c->type;
@@ -2325,6 +2253,8 @@ machine_free(struct machine *m)
 
 	if (m == NULL)
 		return;
+	if (m->rd != NULL)
+		mm_free(m); /* made together with rd */
 	/* The server request first: it may be writing the spool entry. */
 	if (m->rd != NULL)
 		rdfm_dev_free(m->rd);

@@ -18,6 +18,7 @@
 
 struct event_base;
 struct links;
+struct mgmt;
 struct machine;
 struct metrics_snapshot;
 struct rdfm_client;
@@ -48,6 +49,7 @@ struct machine_env {
 	struct spool *spool;
 	EVP_PKEY *verify_key; /* NULL: artifacts are not signature-checked */
 	struct links *links;
+	struct mgmt *mgmt;     /* the management channel; NULL when off */
 	const char *server;    /* the RDFM server's URL */
 	const char *state_dir; /* work directories go under it */
 	int retries;           /* attempts per offer; 0 = unlimited */

@@ -24,6 +24,7 @@
 #include "fdlimit.h"
 #include "keys.h"
 #include "log.h"
+#include "mgmt.h"
 #include "supervisor.h"
 #include "workers.h"
 #include "xmalloc.h"
@@ -697,6 +698,8 @@ print_plan(const struct config *c, bool per_user, struct config_report *r)
 		       d->self_confirm ? "self-confirming" : "confirmed by us");
 		print_transport("  ", &d->transport);
 		print_timeouts("  ", &d->timeouts);
+		mgmt_plan_board("  ", &d->mgmt_board);
+		mgmt_plan_actions("  ", &d->mgmt);
 		snprintf(kp, sizeof(kp), "devices[%zu].key", i);
 		ks = check_key(c, kp, d->key_path, r, &bits);
 		print_key(d->key_path, ks, bits);
@@ -709,6 +712,7 @@ print_plan(const struct config *c, bool per_user, struct config_report *r)
 		       duration_format(g->update_interval_ms, iv, sizeof(iv)),
 		       g->nmembers);
 		print_timeouts("  ", &g->timeouts);
+		mgmt_plan_actions("  ", &g->mgmt);
 		snprintf(kp, sizeof(kp), "groups[%zu].key", i);
 		ks = check_key(c, kp, g->key_path, r, &bits);
 		print_key(g->key_path, ks, bits);
@@ -720,8 +724,10 @@ print_plan(const struct config *c, bool per_user, struct config_report *r)
 			       m->self_confirm ? "self-confirming"
 			                       : "confirmed by us");
 			print_transport("    ", &m->transport);
+			mgmt_plan_board("    ", &m->mgmt_board);
 		}
 	}
+	mgmt_plan_summary(c);
 }
 
 /* --- check-config --json ---------------------------------------------------

@@ -68,7 +68,7 @@ struct mconn {
 	bool expired;
 };
 
-const char *
+static const char *
 stats_check_name(enum stats_check r)
 {
 	switch (r) {

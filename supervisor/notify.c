@@ -57,16 +57,6 @@ notify_ready(const char *fmt, ...)
 }
 
 void
-notify_status(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	send_with_status("", fmt, ap);
-	va_end(ap);
-}
-
-void
 notify_reloading(void)
 {
 	struct timespec ts;

@@ -10,8 +10,6 @@ struct event_base;
 
 /* READY=1 with STATUS=<fmt...>. */
 void notify_ready(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* STATUS=<fmt...>: what systemctl status shows next to the unit. */
-void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* RELOADING=1 (with MONOTONIC_USEC, as newer systemd wants); end the
  * reload with notify_ready(). */
 void notify_reloading(void);

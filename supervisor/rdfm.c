@@ -25,7 +25,7 @@
 
 #define ERR(...) snprintf(err, errcap, __VA_ARGS__)
 
-#define API_TIMEOUT_S     60
+#define API_TIMEOUT_S     RDFM_API_TIMEOUT_S
 #define CONNECT_TIMEOUT_S 30
 /* A download that moves less than 1 byte/s for this long is dead. */
 #define STALL_S 60
@@ -118,7 +118,7 @@ struct rdfm_dev {
 	void *arg;
 	char *version;
 	bool reauthed;
-	bool auth_only;    /* rdfm_report_version: no check after the auth */
+	bool auth_only;    /* rdfm_report_version, rdfm_auth: no check after */
 	bool auth_waiting; /* queued behind max_auths */
 	struct rdfm_dev *auth_next; /* in the client's auth queue */
 	bool auth_counted;          /* its authentication holds a slot */
@@ -471,6 +471,16 @@ xfer_easy(struct rdfm_client *c, struct xfer *x, const char *url)
 		fatalx("cannot create a curl handle", NULL);
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	rdfm_curl_setup(e, c->ca_file);
+	x->errbuf[0] = '\0';
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+	x->easy = e;
+	return e;
+}
+
+void
+rdfm_curl_setup(CURL *e, const char *ca_file)
+{
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -478,13 +488,9 @@ xfer_easy(struct rdfm_client *c, struct xfer *x, const char *url)
 	/* Verification is never switched off; ca_file adds a private CA. */
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (c->ca_file != NULL)
-		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+	if (ca_file != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "rdfm-mcumgr-client/" VERSION);
-	x->errbuf[0] = '\0';
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-	x->easy = e;
-	return e;
 }
 
 /*
@@ -647,6 +653,7 @@ op_reset(struct rdfm_dev *dev)
 	free(dev->version);
 	dev->version = NULL;
 	rdfm_offer_clear(&dev->offer);
+	dev->auth_only = false;
 	dev->busy = false;
 }
 
@@ -1212,6 +1219,32 @@ rdfm_report_version(struct rdfm_dev *dev, const char *version, rdfm_cb cb,
 	token_clear(dev);
 	send_auth(dev);
 	return 0;
+}
+
+/* A token for the management channel: authenticate only when needed. */
+int
+rdfm_auth(struct rdfm_dev *dev, const char *version, rdfm_cb cb, void *arg)
+{
+	if (dev->busy)
+		return -1;
+	dev->busy = true;
+	dev->cb = cb;
+	dev->arg = arg;
+	dev->auth_only = true;
+	dev->version = xstrdup(version);
+	if (token_valid(dev))
+		finish_later(dev, RDFM_AUTHENTICATED, NULL);
+	else {
+		token_clear(dev);
+		send_auth(dev);
+	}
+	return 0;
+}
+
+const char *
+rdfm_dev_token(struct rdfm_dev *dev)
+{
+	return token_valid(dev) ? dev->token : NULL;
 }
 
 /* Downloads. */

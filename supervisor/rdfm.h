@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
 #include <openssl/evp.h>
 
@@ -20,6 +21,8 @@
 /* Longest token, uri and created string accepted from the server. */
 #define RDFM_MAX_TOKEN 8192
 #define RDFM_MAX_URI   4096
+/* Deadline of one API request (the WebSocket handshake uses it too). */
+#define RDFM_API_TIMEOUT_S 60
 /*
  * A download must end within grace + size / min_rate (the config's
  * download_grace and download_min_rate; these are their defaults).
@@ -142,6 +145,23 @@ int rdfm_report_version(struct rdfm_dev *dev, const char *version, rdfm_cb cb,
  */
 int rdfm_download(struct rdfm_dev *dev, struct spool_entry *entry,
                   const char *uri, rdfm_cb cb, void *arg);
+
+/*
+ * Authenticates unless a valid token is cached; the callback gets
+ * RDFM_AUTHENTICATED or an error as rdfm_check's would.  For the management
+ * channel, which needs a token of its own accord.  -1 when an operation is
+ * in flight (its end leaves a fresh token too).
+ */
+int rdfm_auth(struct rdfm_dev *dev, const char *version, rdfm_cb cb, void *arg);
+/* The cached token while it is valid, else NULL (borrowed). */
+const char *rdfm_dev_token(struct rdfm_dev *dev);
+
+/*
+ * The settings every request to the server shares (TLS verification,
+ * ca_file, protocols, connect timeout, user agent), for other modules'
+ * handles: the WebSocket and file uploads of the management channel.
+ */
+void rdfm_curl_setup(CURL *e, const char *ca_file);
 
 /*
  * Response parsers, pure (unit tests and fuzzing).  0 on success; -1 with

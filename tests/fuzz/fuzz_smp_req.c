@@ -87,6 +87,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The board's answer to it reads back as that error. */
 	o.version = rq.hdr.version;
 	o.definite_maps = size & 1;
+	o.no_image_key = false;
 	m = smp_rspb_error(out, sizeof(out), &rq.hdr, &o, SMP_RC_NOTSUP,
 	                   "fuzz");
 	CHECK(m > 0);

@@ -40,7 +40,7 @@ check_err(int rc, const struct smp_err *e)
 static void
 run(const uint8_t *p, size_t n)
 {
-	struct smp_rsp_opts o = {SMP_V1, false};
+	struct smp_rsp_opts o = {.version = SMP_V1};
 	struct smp_hdr req = {0};
 	struct smp_err e;
 	struct smp_image_list l, l2;

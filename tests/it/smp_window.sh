@@ -25,7 +25,7 @@ slot1() {
 
 # 1. Zephyr's line buffers: the window shrinks to stop-and-wait.
 start_sim lines serial --serial "$T/lines" "${SLOW[@]}" || exit 1
-"$CLI" smp --transport serial --device "$T/lines" --json image upload \
+"$CLI" smp -v --transport serial --device "$T/lines" --json image upload \
 	"$T/new.bin" >"$T/lines.json" 2>"$T/lines.cli"
 check "upload to a board that loses lines completes" [ $? -eq 0 ]
 check "... the image is whole" [ "$(slot1 "$T/lines")" = "$new_hash" ]
@@ -34,6 +34,8 @@ check "... the board did drop lines ($(st .counters.lines_dropped))" \
 check "... the window settled at 1 ($(jq -c . <"$T/lines.json"))" \
 	[ "$(jq -r .window <"$T/lines.json")" = 1 ]
 check "... and the rewinds are counted" [ "$(jq -r .rewinds <"$T/lines.json")" -gt 0 ]
+check "... the worker logged them as they came ($(grep -c 'msg="board rewinds"' "$T/lines.cli"))" \
+	[ "$(grep -c 'msg="board rewinds"' "$T/lines.cli")" -gt 0 ]
 check "... found from the replies, not from request timeouts" \
 	[ "$(grep -c 'msg="retransmit"' "$T/lines.cli")" = 0 ]
 stop_sim

@@ -283,7 +283,7 @@ admin_log(struct evhttp_request *req)
 
 /* What a client's fairness caps can be checked against. */
 void
-admin_stats(struct evhttp_request *req)
+admin_server_stats(struct evhttp_request *req)
 {
 	struct json_object *o = json_object_new_object();
 

@@ -133,6 +133,18 @@ device_find(const char *id, const char *pubkey)
 }
 
 void
+device_set_version(const char *id, const char *version)
+{
+	struct device *d;
+
+	for (d = srv.devices; d != NULL; d = d->next)
+		if (strcmp(d->id, id) == 0 && d->approved) {
+			free(d->version);
+			d->version = xstrdup(version);
+		}
+}
+
+void
 handle_auth(struct evhttp_request *req)
 {
 	struct json_object *o = NULL, *md, *pk, *ts, *rsp;

@@ -37,6 +37,7 @@
 #include "log.h"
 #include "xmalloc.h"
 
+#include "mgmt.h"
 #include "server.h"
 
 struct server srv;
@@ -51,7 +52,7 @@ usage(void)
 	    "usage: rdfm-test-server --listen 127.0.0.1:PORT --data-dir DIR\n"
 	    "       [--token-expiry S] [--cert FILE --key FILE] "
 	    "[--auto-approve]\n"
-	    "       [--log FILE] [--seed N]\n");
+	    "       [--log FILE] [--seed N] [--ws-ping S]\n");
 	exit(2);
 }
 uint64_t
@@ -254,6 +255,8 @@ handle_request(struct evhttp_request *req, void *arg)
 	path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	if (path == NULL)
 		path = "";
+	if (mgmt_route(req, path))
+		return;
 	if (strncmp(path, "/admin/", 7) == 0) {
 		if (cmd == EVHTTP_REQ_GET &&
 		    strcmp(path, "/admin/pending") == 0)
@@ -266,7 +269,7 @@ handle_request(struct evhttp_request *req, void *arg)
 			admin_log(req);
 		else if (cmd == EVHTTP_REQ_GET &&
 		         strcmp(path, "/admin/stats") == 0)
-			admin_stats(req);
+			admin_server_stats(req);
 		else if (cmd == EVHTTP_REQ_POST &&
 		         strcmp(path, "/admin/approve") == 0)
 			admin_approve(req);
@@ -382,6 +385,7 @@ main(int argc, char **argv)
 	    {"auto-approve", no_argument, NULL, 'a'},
 	    {"log", required_argument, NULL, 'L'},
 	    {"seed", required_argument, NULL, 's'},
+	    {"ws-ping", required_argument, NULL, 'p'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct evhttp_bound_socket *bound;
@@ -390,7 +394,7 @@ main(int argc, char **argv)
 	struct event *sigint, *sigterm;
 	const char *listen = NULL, *cert = NULL, *key = NULL, *logpath = NULL;
 	char host[64];
-	int ch, port, bport;
+	int ch, port, bport, ws_ping = 25;
 	char *ep;
 
 	log_init(0, "rdfm-test-server");
@@ -430,6 +434,12 @@ main(int argc, char **argv)
 			/* xorshift must not start at 0. */
 			srv.rng = srv.rng * 0x9E3779B97F4A7C15ULL + 1;
 			break;
+		case 'p':
+			ws_ping = (int)strtol(optarg, &ep, 10);
+			if (*ep != '\0' || ws_ping < 0)
+				fatalx("--ws-ping must be a number of seconds",
+				       NULL);
+			break;
 		default:
 			usage();
 		}
@@ -450,7 +460,8 @@ main(int argc, char **argv)
 	    (srv.http = evhttp_new(srv.base)) == NULL)
 		fatalx("cannot set up libevent", NULL);
 	evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	                                         EVHTTP_REQ_HEAD);
+	                                         EVHTTP_REQ_HEAD |
+	                                         EVHTTP_REQ_PUT);
 	evhttp_set_max_body_size(srv.http, 1 << 20);
 	evhttp_set_gencb(srv.http, handle_request, NULL);
 	if (cert != NULL) {
@@ -473,12 +484,14 @@ main(int argc, char **argv)
 	sigterm = evsignal_new(srv.base, SIGTERM, on_signal, NULL);
 	evsignal_add(sigint, NULL);
 	evsignal_add(sigterm, NULL);
+	mgmt_init(ws_ping);
 	printf("READY %s\n", srv.base_url);
 	fflush(stdout);
 	event_base_dispatch(srv.base);
 
 	event_free(sigint);
 	event_free(sigterm);
+	mgmt_shutdown();
 	evhttp_free(srv.http);
 	event_base_free(srv.base);
 	SSL_CTX_free(srv.ssl);

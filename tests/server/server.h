@@ -95,6 +95,8 @@ struct json_object *parse_object(const char *s, size_t len);
 const char *str_field(struct json_object *o, const char *key);
 
 /* device.c */
+/* A device's stored version, as a management channel's update_version. */
+void device_set_version(const char *id, const char *version);
 void handle_auth(struct evhttp_request *req);
 void handle_check(struct evhttp_request *req);
 
@@ -109,7 +111,7 @@ void admin_packages(struct evhttp_request *req);
 void admin_faults(struct evhttp_request *req);
 void admin_revoke_tokens(struct evhttp_request *req);
 void admin_log(struct evhttp_request *req);
-void admin_stats(struct evhttp_request *req);
+void admin_server_stats(struct evhttp_request *req);
 void tokens_clear(void);
 
 #endif

@@ -76,6 +76,14 @@ flow_init(struct flow *f, int wfd, int rfd, size_t total)
 }
 
 static void
+flow_free(struct flow *f)
+{
+	free(f->t);
+	free(f->b);
+	f->t = f->b = NULL;
+}
+
+static void
 flow_write(struct flow *f)
 {
 	static const char pattern[] = "0123456789abcdefghijklmnopqrstuv";
@@ -214,6 +222,8 @@ main(int argc, char **argv)
 	if (down.got != bytes || up.got != bytes) {
 		fprintf(stderr, PROG ": only %zu and %zu of %zu bytes came\n",
 		        down.got, up.got, bytes);
+		flow_free(&down);
+		flow_free(&up);
 		return 1;
 	}
 	/* A quiet second, then a burst: it must not cross faster than
@@ -226,5 +236,11 @@ main(int argc, char **argv)
 	span = bst.n > 0 ? bst.t[bst.n - 1] : 0;
 	printf("down %.1f up %.1f burst %zu %.6f\n", flow_rate(&down),
 	       flow_rate(&up), bst.got, span);
+	flow_free(&down);
+	flow_free(&up);
+	flow_free(&bst);
+	flow_free(&none);
+	close(c);
+	close(m);
 	return 0;
 }

@@ -60,12 +60,6 @@ att_client_fd(const struct att_client *c)
 	return c->fd;
 }
 
-uint16_t
-att_client_mtu(const struct att_client *c)
-{
-	return c->mtu;
-}
-
 void
 att_client_close(struct att_client *c)
 {

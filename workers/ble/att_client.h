@@ -23,7 +23,6 @@ void att_client_free(struct att_client *c);
 int att_client_start(struct att_client *c, int fd, int timeout_ms, char *why,
                      size_t whycap);
 int att_client_fd(const struct att_client *c);
-uint16_t att_client_mtu(const struct att_client *c);
 /* One SMP packet as Write Commands of at most MTU - 3 bytes.  -1: lost. */
 int att_client_send(struct att_client *c, const uint8_t *pkt, size_t len);
 /* Read the PDUs that are ready; cb per whole SMP packet.  -1: lost. */
