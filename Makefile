@@ -72,6 +72,10 @@ FUZZERS          :=
 # What nearly every test and fuzzer links besides the module under test.
 BASE := common/log.c common/xmalloc.c
 IPC  := common/ipc.c gen/ipc.pb-c.c
+# The worker engine every transport links (and test_engine tests).
+ENGINE := common/engine.c common/engine_smp.c common/engine_cmd.c \
+	common/engine_upload.c common/smp_tree.c common/sandbox.c \
+	common/smp.c common/smp_cbor.c
 
 # protobuf-c output is generated, never committed.
 GEN_HEADERS := $(BUILD)/gen/ipc.pb-c.h

@@ -1,7 +1,8 @@
 /*
  * The worker engine's insides, shared by its parts: engine.c (IPC
- * dispatch, link and the SMP client with its pending requests) and
- * engine_upload.c (the upload pipeline).  Transports use engine.h only.
+ * dispatch, the link, the operation in hand), engine_smp.c (the SMP
+ * client and its pending requests) and engine_upload.c (the upload
+ * pipeline).  Transports use engine.h only.
  */
 #ifndef ENGINE_INT_H
 #define ENGINE_INT_H
@@ -198,27 +199,32 @@ struct engine {
 	struct upload up;
 };
 
-/* engine.c: what the pipeline uses of the SMP client and the IPC. */
+/* engine.c: the IPC, the link and the operation in hand. */
 uint64_t engine_now_ms(void);
+uint64_t engine_now_us(void);
 void engine_send(struct engine *e, Ipc__Envelope *env, uint64_t req_id,
                  uint32_t board_id);
 void engine_reply_status(struct engine *e, uint64_t req_id, uint32_t board_id,
                          Ipc__Reply__Status status, const char *why);
+/* The link went down: fail what is in flight, tell the supervisor. */
+void engine_link_lost(struct engine *e, const char *why);
+bool engine_op_take(struct engine *e, const Ipc__Envelope *env,
+                    enum op_kind kind);
+void engine_op_reply(struct engine *e, Ipc__Reply *r);
+void engine_op_fail(struct engine *e, Ipc__Reply__Status status,
+                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* engine_smp.c: the SMP client (pending requests, replies, operations). */
 struct pending *engine_request(struct engine *e, enum pend_kind kind,
                                const uint8_t *pkt, size_t len, int timeout_ms);
 void engine_pending_drop(struct engine *e, struct pending *p);
 void engine_pending_drop_all(struct engine *e);
-size_t engine_pkt_limit(struct engine *e);
-bool engine_op_take(struct engine *e, const Ipc__Envelope *env,
-                    enum op_kind kind);
-void engine_op_start(struct engine *e);
-void engine_op_reply(struct engine *e, Ipc__Reply *r);
-void engine_op_fail(struct engine *e, Ipc__Reply__Status status,
-                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void engine_fail_board(struct engine *e, int rc, const struct smp_err *err);
 /* Send a pending request again now, leaving its timeout as it is. */
 int engine_resend(struct engine *e, struct pending *p);
-uint64_t engine_now_us(void);
+size_t engine_pkt_limit(struct engine *e);
+/* Start the operation taken, probing the board's parameters first. */
+void engine_op_start(struct engine *e);
+void engine_fail_board(struct engine *e, int rc, const struct smp_err *err);
 
 /* engine_upload.c: the pipeline, for the engine. */
 void engine_upload_init(struct engine *e);

@@ -46,10 +46,8 @@ TESTS += test_ipc
 test_ipc_SRCS := tests/unit/test_ipc.c $(IPC) $(BASE)
 
 TESTS += test_engine
-test_engine_SRCS := tests/unit/test_engine.c common/engine.c \
-	common/engine_cmd.c common/engine_upload.c common/smp_tree.c \
-	common/sandbox.c common/smp.c common/smp_cbor.c common/smp_server.c \
-	$(IPC) $(BASE)
+test_engine_SRCS := tests/unit/test_engine.c common/smp_server.c \
+	$(ENGINE) $(IPC) $(BASE)
 
 TESTS += test_adv
 test_adv_SRCS := tests/unit/test_adv.c workers/ble/adv.c
