@@ -11,6 +11,7 @@
 #include "fdlimit.h"
 #include "log.h"
 #include "metrics.h"
+#include "mgmt.h"
 
 /* The kernel's ceiling for a limit of "unlimited". */
 static uint64_t
@@ -84,7 +85,7 @@ count_transport(const struct transport_cfg *t, struct fd_need *n, size_t *udp)
 }
 
 void
-fd_need_count(const struct config *c, struct fd_need *n)
+fd_need_count(const struct config *c, bool channel, struct fd_need *n)
 {
 	size_t i, j, udp = 0, per;
 
@@ -101,26 +102,33 @@ fd_need_count(const struct config *c, struct fd_need *n)
 	n->server = (size_t)c->server_connections * FD_PER_CONNECTION +
 	            (size_t)c->concurrent_downloads;
 	n->metrics = c->metrics != NULL ? METRICS_MAX_CONNS + 1 : 0;
+	/* A WebSocket per device and group, its shells and file transfers. */
+	n->mgmt = channel && c->management ? (size_t)mgmt_fds_per_device() *
+	                                         (c->ndevices + c->ngroups)
+	                                   : 0;
 	n->fixed = FD_FIXED;
-	n->total = n->workers + n->serial + n->server + n->metrics + n->fixed;
+	n->total = n->workers + n->serial + n->server + n->metrics + n->mgmt +
+	           n->fixed;
 }
 
 int
-fd_need_check(const struct config *c, uint64_t limit, struct config_report *r)
+fd_need_check(const struct config *c, bool channel, uint64_t limit,
+              struct config_report *r)
 {
 	struct fd_need n;
 
-	fd_need_count(c, &n);
+	fd_need_count(c, channel, &n);
 	if (n.total <= limit)
 		return 0;
 	config_report_error(
 	    r, c->name, NULL,
 	    "%zu board%s %zu open files, more than the limit of %" PRIu64
 	    " (%zu for worker sockets, %zu for serial devices, %zu for the "
-	    "server's connections and downloads, %zu for metrics, %zu for "
-	    "the daemon itself): raise LimitNOFILE= in the service unit or "
-	    "ulimit -n, or lower server_connections",
+	    "server's connections and downloads, %zu for metrics, %zu for the "
+	    "management channel, %zu for the daemon itself): raise "
+	    "LimitNOFILE= in the service unit or ulimit -n%s",
 	    n.boards, n.boards == 1 ? " needs" : "s need", n.total, limit,
-	    n.workers, n.serial, n.server, n.metrics, n.fixed);
+	    n.workers, n.serial, n.server, n.metrics, n.mgmt, n.fixed,
+	    n.mgmt > 0 ? ", or set management to false" : "");
 	return -1;
 }

@@ -7,6 +7,7 @@
 #ifndef FDLIMIT_H
 #define FDLIMIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,7 @@ struct fd_need {
 	size_t serial;  /* the tty each serial link keeps open here */
 	size_t server;  /* HTTP connections and running downloads' files */
 	size_t metrics; /* the listener and its connections */
+	size_t mgmt;    /* the management channel: per device and group */
 	size_t fixed;   /* FD_FIXED */
 	size_t total;
 	size_t boards; /* for messages */
@@ -49,13 +51,16 @@ uint64_t fd_limit_raise(void);
 /* The most descriptors this process may have: the hard limit. */
 uint64_t fd_limit_max(void);
 
-/* What c needs (pure: counts the config). */
-void fd_need_count(const struct config *c, struct fd_need *n);
+/*
+ * What c needs (counts the config); the management channel's part only
+ * with channel (a --once run opens none).
+ */
+void fd_need_count(const struct config *c, bool channel, struct fd_need *n);
 /*
  * An error in r when c needs more descriptors than limit, naming what it
  * needs, where they go and what to change.  Returns 0 when it fits.
  */
-int fd_need_check(const struct config *c, uint64_t limit,
+int fd_need_check(const struct config *c, bool channel, uint64_t limit,
                   struct config_report *r);
 
 #endif

@@ -477,7 +477,7 @@ load_checked(struct config_report *r, bool *per_user)
 	}
 	check_workers(c, r);
 	/* Against what the daemon raises its soft limit to. */
-	fd_need_check(c, fd_limit_max(), r);
+	fd_need_check(c, !gopts.once, fd_limit_max(), r);
 	return c;
 }
 
@@ -673,9 +673,15 @@ print_plan_header(const struct config *c, bool per_user)
 	       c->concurrent_downloads == 1 ? "" : "s");
 	printf("workers: up to %d UDP board%s each\n", c->boards_per_worker,
 	       c->boards_per_worker == 1 ? "" : "s");
-	fd_need_count(c, &need);
-	printf("open files: %zu needed at the peak, the limit is %" PRIu64 "\n",
-	       need.total, fd_limit_max());
+	fd_need_count(c, true, &need);
+	if (need.mgmt > 0)
+		printf(
+		    "descriptors: up to %zu with the management channel (%zu "
+		    "without), the limit is %" PRIu64 "\n",
+		    need.total, need.total - need.mgmt, fd_limit_max());
+	else
+		printf("descriptors: up to %zu, the limit is %" PRIu64 "\n",
+		       need.total, fd_limit_max());
 	print_timeouts("", &c->timeouts);
 }
 
@@ -890,7 +896,7 @@ json_open_files(const struct config *c)
 	json_object *o = json_object_new_object();
 	struct fd_need n;
 
-	fd_need_count(c, &n);
+	fd_need_count(c, true, &n);
 	json_object_object_add(o, "needed",
 	                       json_object_new_int64((int64_t)n.total));
 	json_object_object_add(o, "limit",
@@ -903,6 +909,8 @@ json_open_files(const struct config *c)
 	                       json_object_new_int64((int64_t)n.server));
 	json_object_object_add(o, "metrics",
 	                       json_object_new_int64((int64_t)n.metrics));
+	json_object_object_add(o, "management",
+	                       json_object_new_int64((int64_t)n.mgmt));
 	json_object_object_add(o, "fixed",
 	                       json_object_new_int64((int64_t)n.fixed));
 	return o;

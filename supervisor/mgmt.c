@@ -6,7 +6,6 @@
  * update progress and version, and the board operation queue shared with
  * the shell (mgmt_shell.c) and file downloads (mgmt_fs.c).
  */
-#include <sys/resource.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,7 +64,6 @@ dev_once(struct mgmt_dev *dev, enum mgmt_once what)
 	dev->once |= bit;
 	return true;
 }
-
 
 int
 dev_send(struct mgmt_dev *dev, char *json)
@@ -1478,22 +1476,18 @@ mgmt_plan_actions(const char *indent, const struct mgmt_cfg *m)
 	}
 }
 
+/*
+ * The channel's part of check-config's plan; the descriptors it needs are
+ * counted with the rest of the fleet's (fdlimit.c), on the plan's
+ * "descriptors:" line.
+ */
 void
 mgmt_plan_summary(const struct config *c)
 {
-	struct rlimit rl;
-	size_t i, boards = c->ndevices, entries = c->ndevices + c->ngroups;
-	unsigned long long base, with;
+	size_t i;
 
-	for (i = 0; i < c->ngroups; i++)
-		boards += c->groups[i].nmembers;
-	/* stdio, the loop, signals, journal and spool files; a worker socket
-	 * and a link per board; an API request and a download per entry. */
-	base = 64 + 2ULL * boards + 2ULL * entries;
-	with = base + (unsigned long long)mgmt_fds_per_device() * entries;
 	if (!c->management) {
 		printf("management: off\n");
-		printf("descriptors: up to %llu\n", base);
 		return;
 	}
 	printf("management: on, file_max_bytes %lld",
@@ -1501,14 +1495,5 @@ mgmt_plan_summary(const struct config *c)
 	for (i = 0; i < c->nupload_hosts; i++)
 		printf("%s%s", i == 0 ? ", upload_hosts " : ", ",
 		       c->upload_hosts[i]);
-	printf("\n");
-	printf("descriptors: up to %llu with the management channel (%llu "
-	       "without)",
-	       with, base);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
-	    rl.rlim_cur != RLIM_INFINITY &&
-	    (unsigned long long)rl.rlim_cur < with)
-		printf("; this shell allows %llu (the unit sets LimitNOFILE)",
-		       (unsigned long long)rl.rlim_cur);
 	printf("\n");
 }

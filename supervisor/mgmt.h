@@ -189,8 +189,8 @@ unsigned mgmt_fds_per_device(void);
 
 /*
  * check-config's lines about the channel: what a device or group offers,
- * and the summary (on or off, upload hosts, descriptors the fleet needs
- * and whether the soft limit allows it; the unit sets LimitNOFILE).
+ * and the summary (on or off, upload hosts).  The descriptors it needs
+ * are on the plan's "descriptors:" line with the rest (fdlimit.h).
  */
 void mgmt_plan_board(const char *indent, const struct board_mgmt_cfg *b);
 void mgmt_plan_actions(const char *indent, const struct mgmt_cfg *m);

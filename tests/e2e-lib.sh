@@ -238,7 +238,8 @@ e2e_fleet_stop() {
 
 # e2e_fleet_config OUT ADDRS STATE_DIR [GLOBAL-JSON]: a config with one
 # device per address (b1, b2...), every key a link to keys/fleet.key (the
-# test server tells devices apart by id), checks every 10 s.
+# test server tells devices apart by id), checks every 10 s, no management
+# channel (fleets are measured without it).
 e2e_fleet_config() {
 	local i=0 a
 	e2e_key fleet
@@ -253,7 +254,7 @@ e2e_fleet_config() {
 		  key: (.[0] + ".key"), update_interval: "10s",
 		  transport: {type: "udp", address: .[1]}}] as $d |
 		{server: $s, key_dir: $k, state_dir: $st, update_interval: "10s",
-		 retries: 3,
+		 retries: 3, management: false,
 		 timeouts: {request: "5s", erase: "30s", reboot: "30s",
 		            confirm: "30s", stall: "30s"},
 		 devices: $d} + $x' >"$1"

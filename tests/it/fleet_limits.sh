@@ -58,7 +58,7 @@ e2e_fleet_config "$T/shared.json" "$T/big.addrs" "$T/st-big"
 	exec "$CLIENT" check-config -c "$T/shared.json"
 ) >"$T/shared.out" 2>"$T/shared.err"
 rc=$?
-need=$(sed -n 's/^open files: \([0-9]*\) needed.*/\1/p' "$T/shared.out")
+need=$(sed -n 's/^descriptors: up to \([0-9]*\),.*/\1/p' "$T/shared.out")
 check "1100 boards sharing workers fit in 1024 descriptors (status $rc, $need needed)" \
 	test "$rc" -eq 0 -a "${need:-9999}" -lt 200
 e2e_fleet_config "$T/big.json" "$T/big.addrs" "$T/st-big" \
@@ -75,7 +75,7 @@ check "... saying how many descriptors they need and the limit" \
 	"$T/cc.err"
 check "... and what to change" grep -q 'LimitNOFILE=' "$T/cc.err"
 check "check-config's plan shows what the fleet needs" \
-	grep -Eq '^open files: [0-9]+ needed at the peak, the limit is 1024$' \
+	grep -Eq '^descriptors: up to [0-9]+, the limit is 1024$' \
 	"$T/cc.out"
 # The daemon raises a soft limit of 256 to the hard 1024 first, and
 # counts against that.
