@@ -301,20 +301,6 @@ spool_usage(const struct spool *sp)
 	return sp->usage;
 }
 
-void
-spool_gc(struct spool *sp)
-{
-	struct spool_entry *e, *next;
-
-	for (e = sp->entries; e != NULL; e = next) {
-		next = e->next;
-		if (e->refs == 0) {
-			entry_remove_files(e);
-			entry_free(e);
-		}
-	}
-}
-
 struct spool_entry *
 spool_ref(struct spool *sp, const char *sha256hex, char *err, size_t errcap)
 {
@@ -388,6 +374,29 @@ spool_fetch(const struct spool_entry *e)
 	return e->fetch;
 }
 
+/*
+ * Files an earlier run left that no offer has claimed since (no reference)
+ * go, one by one, until more bytes fit under the cap: a download cut by a
+ * crash is resumable only while it is not in the way of one that is wanted.
+ */
+static void
+make_room(struct spool *sp, const struct spool_entry *keep, uint64_t more)
+{
+	struct spool_entry *e, *next;
+
+	for (e = sp->entries; e != NULL && sp->usage + more > sp->max;
+	     e = next) {
+		next = e->next;
+		if (e == keep || e->refs > 0)
+			continue;
+		log_info("spool file nobody wants removed for room",
+		         "sha256=%s bytes=%llu", e->sha,
+		         (unsigned long long)e->charged);
+		entry_remove_files(e);
+		entry_free(e);
+	}
+}
+
 /* Charges the entry up to want bytes against the cap. */
 static int
 charge(struct spool_entry *e, uint64_t want, char *err, size_t errcap)
@@ -398,6 +407,8 @@ charge(struct spool_entry *e, uint64_t want, char *err, size_t errcap)
 	if (want <= e->charged)
 		return 0;
 	more = want - e->charged;
+	if (sp->max != 0 && sp->usage + more > sp->max)
+		make_room(sp, e, more);
 	if (sp->max != 0 && sp->usage + more > sp->max) {
 		ERR("spool full: artifact %.12s needs %llu more bytes, %llu of "
 		    "%llu in use",

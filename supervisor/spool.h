@@ -17,7 +17,9 @@ struct spool_entry;
  * Opens (creating it 0700 when missing) dir/spool.  max_bytes caps the total
  * size of the files in the spool (0: no cap).  Files left by an earlier run
  * count against the cap; partial downloads among them are resumed by the
- * next spool_begin() for that sha256.  NULL and err filled on failure.
+ * next spool_begin() for that sha256, and those no offer has claimed are
+ * removed when a download needs their room.  NULL and err filled on
+ * failure.
  */
 struct spool *spool_open(const char *state_dir, uint64_t max_bytes, char *err,
                          size_t errcap);
@@ -25,8 +27,6 @@ struct spool *spool_open(const char *state_dir, uint64_t max_bytes, char *err,
 void spool_close(struct spool *sp);
 /* Bytes the spool holds or has reserved for downloads in flight. */
 uint64_t spool_usage(const struct spool *sp);
-/* Removes every file no entry refers to (call after start-up recovery). */
-void spool_gc(struct spool *sp);
 
 /*
  * Takes a reference to the artifact with this sha256 (64 hex digits, any

@@ -165,6 +165,23 @@ check "spool cap: download refused" has cap c1 'result=error .*spool full'
 check "spool cap: nothing left behind" test -z "$(ls -A "$T/st-cap/spool")"
 check "spool cap: usage back to 0" grep -qx 'spool_usage=0' "$T/cap.out"
 
+# Files an earlier run left for an artifact nobody is offered any more (a
+# download cut by a crash, a file whose boards all moved on) give way when
+# the cap needs their room; files an offer still wants stay.
+STALE=$(printf 'a%.0s' $(seq 64))
+mkdir -p "$T/st-stale/spool"
+head -c 250000 /dev/zero >"$T/st-stale/spool/$STALE.part"
+poll stale --device "s1:typeA:$T/k3.pem" --spool-max 400000
+check "stale spool file: the download fits once it is gone" \
+	has stale s1 "result=downloaded sha256=$SHA_A"
+check "stale spool file: removed" test ! -e "$T/st-stale/spool/$STALE.part"
+check "stale spool file: the eviction is logged" \
+	grep -q "msg=\"spool file nobody wants removed for room\".*$STALE" "$T/stale.err"
+head -c 250000 /dev/zero >"$T/st-stale/spool/$STALE.part"
+poll stale2 --device "s1:typeA:$T/k3.pem" --spool-max 700000
+check "stale spool file: kept while there is room" \
+	test -e "$T/st-stale/spool/$STALE.part"
+
 poll rel --device "x1:typeA:$T/k3.pem" --release
 check "released download: verified first" has rel x1 'result=downloaded'
 check "released download: removed when no longer referenced" \
