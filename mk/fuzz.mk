@@ -35,7 +35,7 @@ fuzz_adv_SRCS := tests/fuzz/fuzz_adv.c workers/ble/adv.c
 
 FUZZERS += fuzz_rdfm_rsp
 fuzz_rdfm_rsp_SRCS := tests/fuzz/fuzz_rdfm_rsp.c supervisor/rdfm.c \
-	supervisor/spool.c supervisor/keys.c $(BASE)
+	supervisor/curlev.c supervisor/spool.c supervisor/keys.c $(BASE)
 
 FUZZERS += fuzz_artifact
 fuzz_artifact_SRCS := tests/fuzz/fuzz_artifact.c supervisor/artifact.c \

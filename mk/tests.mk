@@ -60,7 +60,7 @@ test_workers_SRCS := tests/unit/test_workers.c supervisor/workers.c \
 
 TESTS += test_rdfm_parse
 test_rdfm_parse_SRCS := tests/unit/test_rdfm_parse.c supervisor/rdfm.c \
-	supervisor/spool.c supervisor/keys.c $(BASE)
+	supervisor/curlev.c supervisor/spool.c supervisor/keys.c $(BASE)
 
 TESTS += test_artifact
 test_artifact_SRCS := tests/unit/test_artifact.c supervisor/artifact.c \

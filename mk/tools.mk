@@ -70,6 +70,7 @@ TOOL_PROGRAMS += rdfm-poll
 rdfm-poll_SRCS := \
 	tests/tools/rdfm-poll.c \
 	supervisor/rdfm.c \
+	supervisor/curlev.c \
 	supervisor/spool.c \
 	supervisor/keys.c \
 	common/log.c \

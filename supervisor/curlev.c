@@ -1,8 +1,8 @@
 /*
  * libcurl's multi interface driven by libevent (CURLMOPT_SOCKETFUNCTION and
- * TIMERFUNCTION), for the management channel: its WebSocket connections
- * stay in the multi handle after connecting, which rdfm.c's handle (it
- * removes every finished transfer) cannot hold.
+ * TIMERFUNCTION): one per server client, the device API's (rdfm.c) and the
+ * management channel's, whose WebSocket connections stay in the multi
+ * handle after connecting (curlev.h).
  */
 #include <stdlib.h>
 
@@ -146,6 +146,15 @@ curlev_free(struct curlev *cv)
 	curl_multi_cleanup(cv->multi);
 	event_free(cv->timer);
 	free(cv);
+}
+
+void
+curlev_set_connections(struct curlev *cv, unsigned int n)
+{
+	if (n == 0)
+		n = 1;
+	curl_multi_setopt(cv->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)n);
+	curl_multi_setopt(cv->multi, CURLMOPT_MAXCONNECTS, (long)n);
 }
 
 void

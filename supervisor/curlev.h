@@ -1,8 +1,9 @@
 /*
- * libcurl's multi interface on a libevent loop, for the management
- * channel's transfers: WebSocket connections (CURLOPT_CONNECT_ONLY, whose
- * handle must stay in the multi handle for as long as the connection
- * lives) and ordinary requests (file part uploads, device logs).
+ * libcurl's multi interface on a libevent loop, for every server transfer:
+ * the device API's requests and downloads (rdfm.c) and the management
+ * channel's WebSocket connections (CURLOPT_CONNECT_ONLY, whose handle must
+ * stay in the multi handle for as long as the connection lives), file
+ * part uploads and device logs.
  */
 #ifndef CURLEV_H
 #define CURLEV_H
@@ -32,6 +33,12 @@ struct curlev_xfer {
 struct curlev *curlev_new(struct event_base *base);
 /* Every transfer must have been removed first. */
 void curlev_free(struct curlev *cv);
+
+/*
+ * At most n connections to the server, busy or idle: transfers beyond
+ * them wait inside libcurl in order of arrival.
+ */
+void curlev_set_connections(struct curlev *cv, unsigned int n);
 
 /* Starts x->easy (CURLOPT_PRIVATE is curlev's). */
 void curlev_add(struct curlev *cv, struct curlev_xfer *x);

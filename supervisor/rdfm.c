@@ -1,7 +1,7 @@
 /*
- * The RDFM device API client: libcurl's multi interface driven by libevent
- * (CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION), so every device authenticates,
- * checks and downloads concurrently in the one supervisor thread.
+ * The RDFM device API client: libcurl's multi interface on the libevent
+ * loop (curlev.c), so every device authenticates, checks and downloads
+ * concurrently in the one supervisor thread.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
+#include "curlev.h"
 #include "keys.h"
 #include "log.h"
 #include "rdfm.h"
@@ -32,8 +33,7 @@
 
 struct rdfm_client {
 	struct event_base *base;
-	CURLM *multi;
-	struct event *timer;
+	struct curlev *cv;
 	struct event *kick; /* starts what waited for a slot, from the loop */
 	char *ca_file;
 	long long min_rate; /* download bytes/s, on average */
@@ -53,9 +53,8 @@ struct rdfm_client {
 
 /* One transfer on the multi handle: an API request or a download. */
 struct xfer {
-	CURL *easy;
+	struct curlev_xfer cx; /* first: req and fetch are cast from it */
 	struct curl_slist *hdrs;
-	void (*done)(struct xfer *, CURLcode);
 	/* libcurl's own account of a failure: the TLS reason, the refusal */
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -130,7 +129,6 @@ struct rdfm_dev {
 	struct rdfm_offer offer;
 };
 
-static void multi_check(struct rdfm_client *);
 static void fetch_free(struct fetch *);
 static void dev_complete(struct rdfm_dev *);
 static void auth_release(struct rdfm_dev *);
@@ -336,106 +334,6 @@ rdfm_parse_error(const char *body, size_t len, char *out, size_t outcap)
 	json_object_put(o);
 }
 
-/* The curl multi handle on the libevent loop. */
-
-struct sockev {
-	struct event *ev;
-	struct rdfm_client *c;
-};
-
-static void
-on_socket_event(evutil_socket_t fd, short what, void *arg)
-{
-	struct rdfm_client *c = arg;
-	int running, action = 0;
-
-	if (what & EV_READ)
-		action |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		action |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(c->multi, fd, action, &running);
-	multi_check(c);
-}
-
-static void
-on_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct rdfm_client *c = arg;
-	int running;
-
-	(void)fd;
-	(void)what;
-	curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	multi_check(c);
-}
-
-static int
-curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
-               void *socketp)
-{
-	struct rdfm_client *c = userp;
-	struct sockev *se = socketp;
-	short kind;
-
-	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		if (se != NULL) {
-			event_free(se->ev);
-			free(se);
-			curl_multi_assign(c->multi, s, NULL);
-		}
-		return 0;
-	}
-	kind = EV_PERSIST;
-	if (what & CURL_POLL_IN)
-		kind |= EV_READ;
-	if (what & CURL_POLL_OUT)
-		kind |= EV_WRITE;
-	if (se == NULL) {
-		se = xcalloc(1, sizeof(*se));
-		se->c = c;
-		curl_multi_assign(c->multi, s, se);
-	} else
-		event_free(se->ev);
-	se->ev = event_new(c->base, s, kind, on_socket_event, c);
-	if (se->ev == NULL || event_add(se->ev, NULL) == -1)
-		fatalx("cannot watch a server connection", NULL);
-	return 0;
-}
-
-static int
-curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct rdfm_client *c = userp;
-	struct timeval tv;
-
-	(void)multi;
-	if (timeout_ms < 0) {
-		evtimer_del(c->timer);
-		return 0;
-	}
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	evtimer_add(c->timer, &tv);
-	return 0;
-}
-
-static void
-multi_check(struct rdfm_client *c)
-{
-	struct xfer *x;
-	CURLMsg *m;
-	int left;
-
-	while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &x);
-		curl_multi_remove_handle(c->multi, m->easy_handle);
-		x->done(x, m->data.result);
-	}
-}
-
 static void auth_next(struct rdfm_client *c);
 static void fetch_next(struct rdfm_client *c);
 
@@ -453,10 +351,10 @@ on_kick(evutil_socket_t fd, short what, void *arg)
 static void
 xfer_cleanup(struct rdfm_client *c, struct xfer *x)
 {
-	if (x->easy != NULL) {
-		curl_multi_remove_handle(c->multi, x->easy);
-		curl_easy_cleanup(x->easy);
-		x->easy = NULL;
+	if (x->cx.easy != NULL) {
+		curlev_remove(c->cv, &x->cx);
+		curl_easy_cleanup(x->cx.easy);
+		x->cx.easy = NULL;
 	}
 	curl_slist_free_all(x->hdrs);
 	x->hdrs = NULL;
@@ -470,11 +368,10 @@ xfer_easy(struct rdfm_client *c, struct xfer *x, const char *url)
 	if ((e = curl_easy_init()) == NULL)
 		fatalx("cannot create a curl handle", NULL);
 	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
 	rdfm_curl_setup(e, c->ca_file);
 	x->errbuf[0] = '\0';
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-	x->easy = e;
+	x->cx.easy = e;
 	return e;
 }
 
@@ -536,15 +433,9 @@ rdfm_client_new(struct event_base *base, const char *ca_file, char *err,
 	c->grace_ms = RDFM_DEFAULT_GRACE_MS;
 	c->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
 	         (uint64_t)(uintptr_t)c;
-	if ((c->multi = curl_multi_init()) == NULL)
-		fatalx("cannot create a curl multi handle", NULL);
-	if ((c->timer = evtimer_new(base, on_timer, c)) == NULL ||
-	    (c->kick = event_new(base, -1, 0, on_kick, c)) == NULL)
+	c->cv = curlev_new(base);
+	if ((c->kick = event_new(base, -1, 0, on_kick, c)) == NULL)
 		fatalx("cannot create a timer", NULL);
-	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
-	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
-	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
 	c->auth_tail = &c->auth_head;
 	rdfm_client_set_limits(c, RDFM_DEFAULT_CONNECTIONS,
 	                       RDFM_DEFAULT_AUTHENTICATIONS,
@@ -563,11 +454,7 @@ rdfm_client_set_limits(struct rdfm_client *c, unsigned int connections,
 {
 	c->max_auths = authentications > 0 ? authentications : 1;
 	c->max_fetches = downloads > 0 ? downloads : 1;
-	if (connections == 0)
-		connections = 1;
-	curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-	                  (long)connections);
-	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)connections);
+	curlev_set_connections(c->cv, connections);
 }
 
 void
@@ -591,8 +478,7 @@ rdfm_client_free(struct rdfm_client *c)
 			spool_abort(c->fetches->e, true);
 		fetch_free(c->fetches);
 	}
-	curl_multi_cleanup(c->multi);
-	event_free(c->timer);
+	curlev_free(c->cv);
 	event_free(c->kick);
 	free(c->ca_file);
 	free(c);
@@ -686,12 +572,6 @@ rdfm_dev_free(struct rdfm_dev *dev)
 	free(dev->id);
 	free(dev->dev_type);
 	free(dev);
-}
-
-const char *
-rdfm_dev_id(const struct rdfm_dev *dev)
-{
-	return dev->id;
 }
 
 void
@@ -836,7 +716,7 @@ req_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static void req_done(struct xfer *, CURLcode);
+static void req_done(struct curlev_xfer *, CURLcode);
 
 static void
 req_start(struct rdfm_dev *dev, enum req_kind kind, const char *path,
@@ -850,7 +730,7 @@ req_start(struct rdfm_dev *dev, enum req_kind kind, const char *path,
 	r->dev = dev;
 	r->kind = kind;
 	r->body = body;
-	r->x.done = req_done;
+	r->x.cx.done = req_done;
 	xasprintf(&url, "%s%s", dev->server, path);
 	e = xfer_easy(dev->c, &r->x, url);
 	free(url);
@@ -874,8 +754,7 @@ req_start(struct rdfm_dev *dev, enum req_kind kind, const char *path,
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)API_TIMEOUT_S);
 	dev->req = r;
-	if (curl_multi_add_handle(dev->c->multi, e) != CURLM_OK)
-		fatalx("cannot start a request", NULL);
+	curlev_add(dev->c->cv, &r->x.cx);
 }
 
 static char *
@@ -1142,9 +1021,10 @@ check_done(struct rdfm_dev *dev, long code, const char *rsp, size_t len)
 }
 
 static void
-req_done(struct xfer *x, CURLcode rc)
+req_done(struct curlev_xfer *cx, CURLcode rc)
 {
-	struct req *r = (struct req *)x;
+	struct req *r = (struct req *)cx;
+	struct xfer *x = &r->x;
 	struct rdfm_dev *dev = r->dev;
 	struct rdfm_client *c = dev->c;
 	enum req_kind kind = r->kind;
@@ -1152,7 +1032,7 @@ req_done(struct xfer *x, CURLcode rc)
 	char *rsp, why[CURL_ERROR_SIZE + 128];
 	size_t len;
 
-	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(x->cx.easy, CURLINFO_RESPONSE_CODE, &code);
 	/* Detach before continuing: the next request replaces dev->req. */
 	dev->req = NULL;
 	if (kind == REQ_AUTH)
@@ -1351,8 +1231,8 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	         f->c->grace_ms / 1000);
 	f->too_slow = true;
 	/* Ends it as libcurl would: what came stays for a resume. */
-	curl_multi_remove_handle(f->c->multi, f->x.easy);
-	f->x.done(&f->x, CURLE_OPERATION_TIMEDOUT);
+	curlev_remove(f->c->cv, &f->x.cx);
+	f->x.cx.done(&f->x.cx, CURLE_OPERATION_TIMEDOUT);
 }
 
 /* The first body bytes: is this the file, and where does it start? */
@@ -1363,8 +1243,9 @@ fetch_start_body(struct fetch *f)
 	long code = 0;
 
 	f->started = true;
-	curl_easy_getinfo(f->x.easy, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_getinfo(f->x.easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+	curl_easy_getinfo(f->x.cx.easy, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(f->x.cx.easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+	                  &cl);
 	if (code == 200) {
 		if (f->offset > 0) {
 			/* The server ignored Range: start over. */
@@ -1485,16 +1366,17 @@ fetch_end(struct fetch *f, enum rdfm_status st, long code, const char *err)
 }
 
 static void
-fetch_done(struct xfer *x, CURLcode rc)
+fetch_done(struct curlev_xfer *cx, CURLcode rc)
 {
-	struct fetch *f = (struct fetch *)x;
+	struct fetch *f = (struct fetch *)cx;
+	struct xfer *x = &f->x;
 	enum rdfm_status st;
 	long code = 0;
 	char err[256], why[CURL_ERROR_SIZE + 128];
 	int frc;
 
 	evtimer_del(f->deadline);
-	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(x->cx.easy, CURLINFO_RESPONSE_CODE, &code);
 	/* A waiter's callback may start a new transfer of the same entry. */
 	spool_set_fetch(f->e, NULL);
 	err[0] = '\0';
@@ -1559,7 +1441,7 @@ fetch_new(struct rdfm_client *c, struct spool_entry *e, const char *uri)
 	f->c = c;
 	f->e = e;
 	f->uri = xstrdup(uri);
-	f->x.done = fetch_done;
+	f->x.cx.done = fetch_done;
 	f->range_start = -1;
 	f->range_total = -1;
 	f->expected = -1;
@@ -1604,8 +1486,7 @@ fetch_begin(struct fetch *f, char *err, size_t errcap)
 		         uri_for_log(f->uri), f->offset);
 	} else
 		log_info("downloading", "uri=%s", uri_for_log(f->uri));
-	if (curl_multi_add_handle(c->multi, easy) != CURLM_OK)
-		fatalx("cannot start a download", NULL);
+	curlev_add(c->cv, &f->x.cx);
 	/* Until the size is known, the grace alone. */
 	fetch_arm_deadline(f);
 	return 0;

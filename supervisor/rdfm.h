@@ -109,7 +109,6 @@ struct rdfm_dev *rdfm_dev_new(struct rdfm_client *c, const char *server,
                               EVP_PKEY *key);
 /* Cancels what is in flight; its callback is not called. */
 void rdfm_dev_free(struct rdfm_dev *dev);
-const char *rdfm_dev_id(const struct rdfm_dev *dev);
 /* Exponential backoff bounds for transient errors (default 1 s .. 5 min). */
 void rdfm_dev_set_backoff(struct rdfm_dev *dev, unsigned int min_ms,
                           unsigned int max_ms);
