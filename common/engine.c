@@ -94,6 +94,7 @@ typedef void (*engine_handler)(struct engine *, const Ipc__Envelope *, int);
 static void engine_finish(struct engine_host *h, int status);
 static struct engine *engine_board_new(struct engine_host *h, void *ctx);
 static void engine_open_links(struct engine_host *h);
+static int engine_open_link(struct engine *e);
 typedef void (*host_handler)(struct engine_host *, const Ipc__Envelope *, int);
 
 /* Operations. */
@@ -619,7 +620,8 @@ engine_link_retry(evutil_socket_t fd, short what, void *arg)
 	engine_open_link(e);
 }
 
-int
+/* Open the link from the configuration; 0, or -1 (reported as LinkState). */
+static int
 engine_open_link(struct engine *e)
 {
 	struct engine_host *h = e->h;

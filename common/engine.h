@@ -92,7 +92,5 @@ int engine_connect(struct engine *e, int ipc_fd);
 int engine_configured(const struct engine *e);
 /* The IPC is gone: the worker should exit (code in *status). */
 int engine_finished(const struct engine *e, int *status);
-/* Open the link from the configuration; 0, or -1 (reported as LinkState). */
-int engine_open_link(struct engine *e);
 
 #endif

@@ -221,7 +221,7 @@ line_to_json(const char *line, char *out, size_t cap)
 	return n < cap ? n : cap - 1;
 }
 
-void
+static void
 log_vmsg(enum log_level level, int with_errno, const char *msg,
          const char *kvfmt, va_list ap)
 {

@@ -58,8 +58,6 @@ __attribute__((noreturn)) void fatal(const char *msg, const char *kvfmt,
                                      ...) LOG_PRINTF;
 __attribute__((noreturn)) void fatalx(const char *msg, const char *kvfmt,
                                       ...) LOG_PRINTF;
-void log_vmsg(enum log_level level, int with_errno, const char *msg,
-              const char *kvfmt, va_list ap);
 
 /*
  * Quote a value for a key=value tail: returns "..." with quotes, backslashes

@@ -178,7 +178,11 @@ config_report_error(struct config_report *r, const char *file,
 	va_end(ap);
 }
 
-void
+static void config_report_warning(struct config_report *r, const char *file,
+                                  const char *keypath, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
 config_report_warning(struct config_report *r, const char *file,
                       const char *keypath, const char *fmt, ...)
 {
@@ -1691,7 +1695,7 @@ load_buffer(const char *name, const char *buf, size_t len,
 	return c;
 }
 
-struct config *
+static struct config *
 config_load_buffer_report(const char *name, const char *buf, size_t len,
                           const struct config_overrides *ov,
                           struct config_report *r)
@@ -2177,7 +2181,11 @@ timeouts_equal(const struct timeouts_cfg *a, const struct timeouts_cfg *b)
 	       a->stall_ms == b->stall_ms;
 }
 
-bool
+/*
+ * Whether two entries describe the same thing, every value compared
+ * (a reload keeps the state machine of an entry that did not change).
+ */
+static bool
 transport_cfg_equal(const struct transport_cfg *a,
                     const struct transport_cfg *b)
 {

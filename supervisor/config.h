@@ -208,9 +208,6 @@ char *config_issue_line(const struct config_issue *i);
 void config_report_error(struct config_report *r, const char *file,
                          const char *keypath, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void config_report_warning(struct config_report *r, const char *file,
-                           const char *keypath, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 /*
  * Load and validate a config: syntax, types, ranges, names, links.  path
@@ -232,10 +229,6 @@ struct config *config_load_report(const char *path,
 struct config *config_load_partial(const char *path,
                                    const struct config_overrides *ov,
                                    struct config_report *r, bool *valid);
-struct config *config_load_buffer_report(const char *name, const char *buf,
-                                         size_t len,
-                                         const struct config_overrides *ov,
-                                         struct config_report *r);
 /*
  * What a start would find wrong on this host: the user (when root), the
  * CA file, the state and key directories, the metrics address, serial
@@ -287,12 +280,6 @@ int config_check_key_name(const char *key, char *why, size_t cap);
 int config_listen_address(const char *listen, char *addr, size_t acap,
                           char *port, size_t pcap, char *why, size_t cap);
 
-/*
- * Whether two entries describe the same thing, every value compared
- * (a reload keeps the state machine of an entry that did not change).
- */
-bool transport_cfg_equal(const struct transport_cfg *a,
-                         const struct transport_cfg *b);
 bool device_cfg_equal(const struct device_cfg *a, const struct device_cfg *b);
 bool group_cfg_equal(const struct group_cfg *a, const struct group_cfg *b);
 /*

@@ -414,7 +414,12 @@ read_record(const char *rec, char fp[65])
 	}
 }
 
-int
+/*
+ * Record that the key at path is in use.  A record for another key at the
+ * same path is replaced with a warning: the server will see a new identity.
+ * 0, or -1 with err.
+ */
+static int
 keys_remember(const char *state_dir, const char *path, EVP_PKEY *key, char *err,
               size_t errcap)
 {

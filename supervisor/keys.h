@@ -49,14 +49,6 @@ enum keys_presence {
 enum keys_presence keys_presence(const char *state_dir, const char *path);
 
 /*
- * Record that the key at path is in use.  A record for another key at the
- * same path is replaced with a warning: the server will see a new identity.
- * 0, or -1 with err.
- */
-int keys_remember(const char *state_dir, const char *path, EVP_PKEY *key,
-                  char *err, size_t errcap);
-
-/*
  * The daemon's start: load the key at path, which must be a file directly
  * inside key_dir; generate it only at a first start (keys_presence), and
  * remember it either way.  A disappeared key is an error naming the file

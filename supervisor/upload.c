@@ -76,7 +76,8 @@ keep_learnt(struct upload *u, const Ipc__UploadLearnt *l)
 	worker_upload_learnt(u->w, u->board_id, &wl);
 }
 
-int
+/* SHA-256 of a whole file (what UploadBegin's sha carries). */
+static int
 upload_file_sha256(int fd, uint8_t sha[32], uint64_t *size, char *err,
                    size_t errcap)
 {

@@ -31,10 +31,6 @@ typedef void (*upload_progress_cb)(uint64_t offset, uint64_t total, void *arg);
  */
 typedef void (*upload_done_cb)(const Ipc__Reply *reply, void *arg);
 
-/* SHA-256 of a whole file (what UploadBegin's sha carries). */
-int upload_file_sha256(int fd, uint8_t sha[32], uint64_t *size, char *err,
-                       size_t errcap);
-
 /*
  * Upload path to board board_id through worker w.  NULL with a reason in
  * err when the file cannot be read.

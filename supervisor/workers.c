@@ -164,7 +164,8 @@ worker_status_name(Ipc__Reply__Status s)
 	}
 }
 
-const char *
+/* The file name of the executable for a kind: "rdfm-mcumgr-worker-udp". */
+static const char *
 worker_exe_name(enum worker_kind kind)
 {
 	switch (kind) {

@@ -132,8 +132,6 @@ unsigned int worker_restarts(const struct worker *w);
 const char *worker_name(const struct worker *w);
 /* A reply status in words: "no answer", "link down"... */
 const char *worker_status_name(Ipc__Reply__Status s);
-/* The file name of the executable for a kind: "rdfm-mcumgr-worker-udp". */
-const char *worker_exe_name(enum worker_kind kind);
 /*
  * The worker executable's path (malloc'd): next to the client's own
  * executable, then in ../libexec/rdfm-mcumgr from it (any PREFIX, any
