@@ -125,11 +125,11 @@ upload_finish(struct engine *e)
 
 	send_progress(e, true);
 	log_debug("upload done",
-	         "bytes=%u elapsed_ms=%llu window=%u chunk=%zu "
-	         "pkt_limit=%zu rewinds=%u retransmits=%u",
-	         u->total - u->start_off, (unsigned long long)elapsed,
-	         u->window, u->plan.chunk, u->plan.pkt_limit, u->rewinds,
-	         u->retransmits);
+	          "bytes=%u elapsed_ms=%llu window=%u chunk=%zu "
+	          "pkt_limit=%zu rewinds=%u retransmits=%u",
+	          u->total - u->start_off, (unsigned long long)elapsed,
+	          u->window, u->plan.chunk, u->plan.pkt_limit, u->rewinds,
+	          u->retransmits);
 	ipc__upload_result__init(&ur);
 	ur.bytes = u->total - u->start_off;
 	ur.elapsed_ms = elapsed;
@@ -666,11 +666,11 @@ engine_upload_begin(struct engine *e)
 	u->buf = xmalloc(u->buf_hard);
 	u->t_start = engine_now_ms();
 	log_debug("upload starts",
-	         "len=%u pkt_limit=%zu chunk=%zu first_chunk=%zu window=%u "
-	         "window_max=%u window_from=%s grow_after=%u",
-	         u->total, u->plan.pkt_limit, u->plan.chunk,
-	         u->plan.first_chunk, u->window, u->window_max, from,
-	         u->grow_after);
+	          "len=%u pkt_limit=%zu chunk=%zu first_chunk=%zu window=%u "
+	          "window_max=%u window_from=%s grow_after=%u",
+	          u->total, u->plan.pkt_limit, u->plan.chunk,
+	          u->plan.first_chunk, u->window, u->window_max, from,
+	          u->grow_after);
 	upload_grant(e);
 }
 

@@ -133,7 +133,6 @@ stats_uploaded(struct board_stats *s, uint64_t bytes, uint64_t ms,
 	    ms != 0 ? (double)bytes * 1000.0 / (double)ms : (double)bytes;
 }
 
-
 /* One device or group as reported; strings borrowed for the call. */
 struct metrics_entry {
 	const char *kind; /* "device" or "group" */

@@ -41,7 +41,6 @@ struct mgmt_fsx {
 	int64_t started;
 };
 
-
 static void read_next(struct mgmt_fsx *);
 
 static void

@@ -104,7 +104,7 @@ enum seen_state { SEEN_RUNNING, SEEN_DONE };
 struct seen {
 	char id[MGMT_ID_MAX + 1];
 	enum seen_state state;
-	char *result; /* the result message, kept for a re-sent exec */
+	char *result;       /* the result message, kept for a re-sent exec */
 	unsigned resent_on; /* connection it was last sent again on */
 };
 
@@ -161,8 +161,8 @@ struct mgmt_dev {
 	unsigned failures;
 	int64_t up_since, down_since;
 	bool ever_up, told_down, token_refused;
-	bool established; /* the server spoke, or the connection held */
-	unsigned conn_gen;  /* counts connections */
+	bool established;  /* the server spoke, or the connection held */
+	unsigned conn_gen; /* counts connections */
 	char last_error[200];
 	uint64_t once;
 	int64_t win_start;

@@ -31,7 +31,6 @@ struct mgmt_shell {
 	int rows, cols;
 };
 
-
 static void feed(struct mgmt_shell *, const uint8_t *, size_t);
 
 static void
