@@ -968,15 +968,24 @@ dev_connect(struct mgmt_dev *dev)
 	struct ws_opts o;
 	const char *tok;
 	char *auth, err[200];
+	bool refused;
 
 	if (dev->ws != NULL)
 		return;
-	tok = dev->ops->token(dev->ctx, dev->token_refused);
+	refused = dev->token_refused;
+	tok = dev->ops->token(dev->ctx, refused);
 	dev->token_refused = false;
 	if (tok == NULL) {
 		dev->cstate = C_WAIT_TOKEN;
-		snprintf(dev->last_error, sizeof(dev->last_error),
-		         "no token: the device is not authenticated");
+		/*
+		 * A token being renewed is a step, not the reason the channel
+		 * is down: the failure before it (a close code, a refusal)
+		 * stays the one the down line names, unless there was none or
+		 * it was the server refusing the token.
+		 */
+		if (dev->last_error[0] == '\0' || refused)
+			snprintf(dev->last_error, sizeof(dev->last_error),
+			         "no token: the device is not authenticated");
 		say_down(dev);
 		return;
 	}

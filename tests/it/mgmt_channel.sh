@@ -61,7 +61,11 @@ check "half-open: the device is back" \
 c=$((c + 1))
 
 # A second client with the same identity: 4002, and it keeps away quietly.
-start_drive d2 "$T/c.json" --backoff 100:1000:2000 --down-log-ms 3000 || exit 1
+# Its down line comes after 5 s, when its first authentication (a second
+# or more on a loaded machine) is long done; its token outlives the test,
+# so the last failure is 4002 and not a routine renewal.
+admin POST /admin/mgmt/config '{"token_expiry": 300}' >/dev/null
+start_drive d2 "$T/c.json" --backoff 100:1000:2000 --down-log-ms 5000 || exit 1
 check "duplicate connection: closed with 4002" \
 	wait_dev aa:01 '.duplicates >= 1' 10
 sleep 6
@@ -92,8 +96,12 @@ start_drive d3 "$T/c.json" --backoff 100:1000:2000 || exit 1
 sleep 3
 check "no channel: one attempt" \
 	test "$(count_log '.path == "/api/v1/devices/ws"')" -eq $((n + 1))
-check "no channel: said once" \
-	test "$(grep -c 'the server has none' "$T/d3.err")" -eq 1
+said=$(grep 'the server has none' "$T/d3.err")
+if [ "$(grep -c . <<<"$said")" -eq 1 ]; then
+	ok "no channel: said once"
+else
+	not_ok "no channel: said once" "$said"
+fi
 check "third driver stops cleanly" stop_drive d3
 admin POST /admin/mgmt/config '{"refuse_ws": 0}' >/dev/null
 

@@ -376,7 +376,10 @@ admin_conn(struct evhttp_request *req, const char *what)
 	reply_json(req, 200, json_object_new_object(), NULL);
 }
 
-/* {"ping_interval"?, "refuse_ws"?, "logs_route"?, "logs_status"?} */
+/*
+ * {"ping_interval"?, "refuse_ws"?, "logs_route"?, "logs_status"?,
+ *  "token_expiry"? (seconds, for tokens issued from now on)}
+ */
 static void
 admin_config(struct evhttp_request *req)
 {
@@ -389,6 +392,8 @@ admin_config(struct evhttp_request *req)
 	mg.ping_s = (int)int_field(o, "ping_interval", mg.ping_s);
 	mg.refuse_ws = (int)int_field(o, "refuse_ws", mg.refuse_ws);
 	mg.logs_status = (int)int_field(o, "logs_status", mg.logs_status);
+	if (int_field(o, "token_expiry", 0) > 0)
+		srv.token_expiry = int_field(o, "token_expiry", 0);
 	if (json_object_object_get_ex(o, "logs_route", &v))
 		mg.logs_route = json_object_get_boolean(v);
 	json_object_put(o);
