@@ -73,6 +73,20 @@ wait_for_line() {
 	return 1
 }
 
+# eventually SECONDS CMD...: wait until CMD exits 0, trying every 0.2 s.
+# For "it happens again" checks on a poll interval: a fixed sleep of one
+# interval misses a cycle that a loaded machine starts a little late.
+eventually() {
+	local limit=$1 i=0
+	shift
+	while [ "$i" -lt $((limit * 5)) ]; do
+		"$@" && return 0
+		sleep 0.2
+		i=$((i + 1))
+	done
+	"$@"
+}
+
 # done_testing: exit non-zero if any check failed.
 done_testing() {
 	[ "$_nfail" -eq 0 ]

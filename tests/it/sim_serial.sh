@@ -72,8 +72,11 @@ stop_sim
 start_sim f serial --serial "$T/fast" || exit 1
 out=$(cl --timeout-ms 5000 rate 8 "$text")
 fast=$(sed -n 's/^rate .* bps=\([0-9]*\)$/\1/p' <<<"$out")
-check "unpaced, the same exchange is much faster ($fast bytes/s)" \
-	[ "${fast:-0}" -ge $((bps * 3)) ]
+# Above what 19200 baud can carry at all, not a multiple of the paced
+# figure: it is about 2 MB/s here, and one scheduling stall of a loaded
+# CI machine (0.4 s once) takes the eight exchanges down to a few kB/s.
+check "unpaced, the same exchange beats the 19200 baud line ($fast bytes/s)" \
+	[ "${fast:-0}" -gt 2300 ]
 stop_sim
 
 # Console noise: log lines between frames; SMP still works.
