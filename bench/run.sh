@@ -355,6 +355,30 @@ peer_one() {
 	echo "$line $mode $rep $r"
 }
 
+# line_rate BAUD: "baud down up" in bytes/s, paced-line between two
+# line-meter pseudo-terminals, about five seconds of bytes both ways.
+line_rate() {
+	local baud=$1 pty lm
+	"$BIN/line-meter" --link "$W/line-$baud" --bytes $((baud / 2)) \
+		--limit 60 >"$W/lm-$baud.out" 2>"$W/lm-$baud.err" &
+	lm=$!
+	echo "$lm" >>"$PIDS"
+	for _ in $(seq 100); do
+		grep -q '^PTY ' "$W/lm-$baud.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	pty=$(sed -n 's/^PTY //p' "$W/lm-$baud.out")
+	"$PACED" --board "$pty" --link "$W/line-$baud" --baud "$baud" \
+		>/dev/null 2>"$W/pl-$baud.err" &
+	echo "$!" >>"$PIDS"
+	if wait "$lm"; then
+		awk -v b="$baud" '/^down / { print b "\t" $2 "\t" $4 }' \
+			"$W/lm-$baud.out"
+	else
+		say "bench: line-meter failed: $(cat "$W/lm-$baud.err")"
+	fi
+}
+
 if run peer; then
 	if [ ! -x "$PEER" ]; then
 		say "bench: $PEER is missing: the real board's figures need ../shared"
@@ -373,6 +397,10 @@ if run peer; then
 		sort -k1,1 -k2,2 -k3,3n "$W/peer.tsv" >"$OUT/data/peer.tsv"
 		"$CEIL" --baud 115200 --buf-size 384 --tsv \
 			>"$OUT/data/peer-ceiling.tsv"
+		# The paced line itself, measured the way its test does (the
+		# test only bounds it; the figure belongs here).
+		say "bench: paced-line at 115200 baud, measured by line-meter"
+		line_rate 115200 >"$OUT/data/paced-line.tsv"
 		meta peer
 	fi
 fi

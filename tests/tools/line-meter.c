@@ -6,7 +6,9 @@
  * fits the rate each way from the arrival times; after a quiet second it
  * sends a burst and reports how long it took to cross.
  *
- *   line-meter --link LINK [--bytes N] [--burst N]
+ *   line-meter --link LINK [--bytes N] [--burst N] [--limit SECONDS]
+ * Gives up (exit 1, naming what arrived) when a phase takes longer than
+ * --limit seconds (default 60), rather than waiting on a lost byte.
  *   prints: "PTY /dev/pts/N", then
  *           "down <B/s> up <B/s> burst <bytes> <seconds>"
  */
@@ -172,13 +174,14 @@ main(int argc, char **argv)
 	    {"link", required_argument, NULL, 'l'},
 	    {"bytes", required_argument, NULL, 'n'},
 	    {"burst", required_argument, NULL, 'b'},
+	    {"limit", required_argument, NULL, 't'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *link = NULL;
 	size_t bytes = 65536, burst = 2304;
 	struct flow down, up, bst, none;
 	char name[128];
-	double t0, span;
+	double t0, span, limit = 60;
 	int ch, m, c, i;
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -192,15 +195,21 @@ main(int argc, char **argv)
 		case 'b':
 			burst = strtoul(optarg, NULL, 10);
 			break;
+		case 't':
+			limit = strtod(optarg, NULL);
+			break;
 		default:
 			fprintf(stderr,
 			        "usage: " PROG " --link LINK [--bytes N] "
-			        "[--burst N]\n");
+			        "[--burst N] [--limit SECONDS]\n");
 			return 2;
 		}
 	}
-	if (link == NULL || bytes < 1024 || burst < 64)
-		die("--link is required; --bytes >= 1024, --burst >= 64");
+	if (link == NULL || bytes < 1024 || burst < 64 || !(limit > 0)) {
+		fprintf(stderr, PROG ": --link is required; --bytes >= 1024, "
+		                     "--burst >= 64, --limit > 0\n");
+		return 2;
+	}
 	if ((m = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK)) == -1 ||
 	    grantpt(m) == -1 || unlockpt(m) == -1 ||
 	    ptsname_r(m, name, sizeof(name)) != 0)
@@ -218,7 +227,7 @@ main(int argc, char **argv)
 	flow_init(&down, c, m, bytes);
 	flow_init(&up, m, c, bytes);
 	t0 = mono();
-	run(&down, &up, t0, 600);
+	run(&down, &up, t0, limit);
 	if (down.got != bytes || up.got != bytes) {
 		fprintf(stderr, PROG ": only %zu and %zu of %zu bytes came\n",
 		        down.got, up.got, bytes);
@@ -232,7 +241,17 @@ main(int argc, char **argv)
 	flow_init(&bst, c, m, burst);
 	flow_init(&none, m, c, 0);
 	t0 = mono();
-	run(&bst, &none, t0, 600);
+	run(&bst, &none, t0, limit);
+	if (bst.got != burst) {
+		fprintf(stderr,
+		        PROG ": only %zu of the burst's %zu bytes came\n",
+		        bst.got, burst);
+		flow_free(&down);
+		flow_free(&up);
+		flow_free(&bst);
+		flow_free(&none);
+		return 1;
+	}
 	span = bst.n > 0 ? bst.t[bst.n - 1] : 0;
 	printf("down %.1f up %.1f burst %zu %.6f\n", flow_rate(&down),
 	       flow_rate(&up), bst.got, span);
