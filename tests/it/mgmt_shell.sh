@@ -82,7 +82,9 @@ check "typed ahead: runs after the first line" wait_out "$u" $'slept\r\nsensor$ 
 v=$(shell_open aa:01)
 wait_out "$v" 'sensor$ '
 keys "$u" $'sleep 1500\r'
-sleep 0.3
+# The board has the first line before the second session types its own.
+board_has() { [ "$(count_board d "$1")" -ge 1 ]; }
+eventually 10 board_has 'argv=sleep,1500'
 keys "$v" $'echo from-v\r'
 check "second session: its line ran" wait_out "$v" $'\r\nfrom-v\r\nsensor$ '
 check "second session: after the first session's line, not beside it" \
@@ -110,7 +112,7 @@ check "closed by the server: the device let it go" \
 # At most 4 sessions per device.
 for i in 1 2 3 4 5; do s[$i]=$(shell_open aa:01); done
 wait_out "${s[4]}" 'sensor$ '
-sleep 1
+eventually 10 grep -q 'too many shell sessions' "$T/d.err"
 check "a fifth session is refused" \
 	test "$(admin GET "/admin/mgmt/shell?uuid=${s[5]}" | jq .attached)" = false
 check "and said so once" grep -q 'too many shell sessions' "$T/d.err"
@@ -120,6 +122,7 @@ for i in 1 2 3 4; do admin POST /admin/mgmt/shell/close "{\"uuid\": \"${s[$i]}\"
 a=$(admin GET /admin/mgmt/stats | jq .shell_attaches)
 p=$(shell_open aa:02)
 sleep 1
+eventually 10 grep -qF 'no board has \"shell\": true' "$T/d.err"
 check "shell off: no second socket" \
 	test "$(admin GET /admin/mgmt/stats | jq .shell_attaches)" -eq "$a"
 check "shell off: said why" grep -qF 'no board has \"shell\": true' "$T/d.err"
