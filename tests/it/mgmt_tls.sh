@@ -35,7 +35,10 @@ check "driver stops cleanly" stop_drive d
 # Without the CA: TLS verification fails; nothing reaches the server.
 n=$(count_log '.path == "/api/v1/devices/ws"')
 start_drive d2 "$T/c.json" --backoff 100:300:500 --down-log-ms 1500 || exit 1
-sleep 3
+# The down line after 1.5 s, then a second more of retries to be sure it
+# is said once.
+eventually 15 grep -q 'level=WARN msg="Management channel down"' "$T/d2.err"
+sleep 1
 check "no CA: never connected" test "$(count_log '.path == "/api/v1/devices/ws"')" -eq "$n"
 check "no CA: said once" \
 	test "$(grep -c 'level=WARN msg="Management channel down"' "$T/d2.err")" -eq 1
