@@ -24,20 +24,8 @@ for p in "$BIN/mgmt-drive" "$BIN/rdfm-test-server"; do
 	}
 done
 
-W=$(mktemp -d "${TMPDIR:-/tmp}/rdfm-bench-mgmt.XXXXXX")
-PIDS=$W/pids
-: >"$PIDS"
-cleanup() {
-	local p
-	while read -r p; do kill "$p" 2>/dev/null; done <"$PIDS"
-	sleep 0.2
-	while read -r p; do kill -9 "$p" 2>/dev/null; done <"$PIDS"
-	wait 2>/dev/null
-	rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-say() { echo "$*" >&2; }
+. "$SRC/bench/lib.sh"
+bench_workspace rdfm-bench-mgmt
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 
 # One key for every device (the server tells devices apart by id); a

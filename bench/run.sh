@@ -39,20 +39,9 @@ for t in jq gnuplot /usr/bin/time; do
 	}
 done
 
-W=$(mktemp -d "${TMPDIR:-/tmp}/rdfm-bench.XXXXXX")
-# Every process we start writes its pid here; cleanup ends those only.
-PIDS=$W/pids
-: >"$PIDS"
-cleanup() {
-	local p
-	while read -r p; do kill "$p" 2>/dev/null; done <"$PIDS"
-	sleep 0.2
-	while read -r p; do kill -9 "$p" 2>/dev/null; done <"$PIDS"
-	wait 2>/dev/null
-	rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Every process we start writes its pid to $PIDS; the exit ends those only.
+. "$SRC/bench/lib.sh"
+bench_workspace rdfm-bench
 
 mkdir -p "$OUT/data"
 # run PART: whether PART was asked for; the load average noted with its
@@ -66,7 +55,6 @@ run() {
 	esac
 	return 1
 }
-. "$SRC/bench/lib.sh"
 
 # sim_start NAME ARGS...: a virtual board; sets SIM_PID and SIM_ADDR (the
 # link from its READY line).

@@ -233,8 +233,9 @@ smpg_enc_bootloader(uint8_t *buf, size_t cap, const char *query)
 	return enc_done(&e);
 }
 
-ssize_t
-smpg_enc_stat_show(uint8_t *buf, size_t cap, const char *name)
+/* {"name": NAME}, the whole request of stat show and fs stat. */
+static ssize_t
+enc_name_only(uint8_t *buf, size_t cap, const char *name)
 {
 	struct enc e;
 
@@ -244,6 +245,12 @@ smpg_enc_stat_show(uint8_t *buf, size_t cap, const char *name)
 	enc_map(&e, 1, false);
 	enc_kv_tstr(&e, "name", name);
 	return enc_done(&e);
+}
+
+ssize_t
+smpg_enc_stat_show(uint8_t *buf, size_t cap, const char *name)
+{
+	return enc_name_only(buf, cap, name);
 }
 
 ssize_t
@@ -316,14 +323,7 @@ smpg_enc_fs_download(uint8_t *buf, size_t cap, const char *name, uint64_t off)
 ssize_t
 smpg_enc_fs_stat(uint8_t *buf, size_t cap, const char *name)
 {
-	struct enc e;
-
-	if (name[0] == '\0')
-		return -1;
-	enc_payload(&e, buf, cap);
-	enc_map(&e, 1, false);
-	enc_kv_tstr(&e, "name", name);
-	return enc_done(&e);
+	return enc_name_only(buf, cap, name);
 }
 
 ssize_t

@@ -225,21 +225,32 @@ status_text(const struct mgmt_result *res, char *buf, size_t cap)
 	}
 }
 
+/*
+ * The worker's answer to the transfer's job: false (the transfer failed
+ * and was ended) unless the board did it.
+ */
+static bool
+fsx_job_done(struct mgmt_fsx *f, const struct mgmt_result *res)
+{
+	char buf[160];
+
+	f->job = NULL;
+	if (res->status != MGMT_DONE) {
+		fsx_fail(f, status_text(res, buf, sizeof(buf)));
+		return false;
+	}
+	return true;
+}
+
 /* Probe. */
 
 static void
 probe_done(struct job *j, const struct mgmt_result *res)
 {
 	struct mgmt_fsx *f = j->owner;
-	char buf[160];
 
-	if (f == NULL)
+	if (f == NULL || !fsx_job_done(f, res))
 		return;
-	f->job = NULL;
-	if (res->status != MGMT_DONE) {
-		fsx_fail(f, status_text(res, buf, sizeof(buf)));
-		return;
-	}
 	if (res->size > (uint64_t)f->dev->file_max) {
 		ONCE(f->dev, ONCE_FS_SIZE,
 		     "management channel: a file larger than file_max_bytes; "
@@ -385,16 +396,10 @@ static void
 read_done(struct job *j, const struct mgmt_result *res)
 {
 	struct mgmt_fsx *f = j->owner;
-	char buf[160];
 	size_t n;
 
-	if (f == NULL)
+	if (f == NULL || !fsx_job_done(f, res))
 		return;
-	f->job = NULL;
-	if (res->status != MGMT_DONE) {
-		fsx_fail(f, status_text(res, buf, sizeof(buf)));
-		return;
-	}
 	if (res->len == 0 || res->data == NULL) {
 		fsx_fail(f, "the file ended before its size");
 		return;
@@ -429,13 +434,8 @@ stat_done(struct job *j, const struct mgmt_result *res)
 	char buf[160];
 	uint64_t need;
 
-	if (f == NULL)
+	if (f == NULL || !fsx_job_done(f, res))
 		return;
-	f->job = NULL;
-	if (res->status != MGMT_DONE) {
-		fsx_fail(f, status_text(res, buf, sizeof(buf)));
-		return;
-	}
 	if (res->size == 0) {
 		fsx_fail(f, "the file is empty");
 		return;
